@@ -1,0 +1,135 @@
+//! Leaving nothing behind: Ctrl-C and SIGTERM in the parent, children that die
+//! with their parent, and waiting for children without hanging.
+//!
+//! A named segment outlives the process that made it. `shared_memory` unlinks it
+//! only in the owner's `Drop`, and `Drop` does not run when the process is ended by
+//! a signal or by `process::exit`. So the parent keeps a small registry of what
+//! must go (the segment's name, the running child), and one thread that waits for
+//! SIGINT/SIGTERM, removes it, and exits.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use nix::sys::mman::shm_unlink;
+use nix::sys::prctl::set_pdeathsig;
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
+use nix::unistd::{Pid, getppid};
+
+/// What the signal thread removes if the parent is interrupted right now.
+#[derive(Debug, Default)]
+pub struct Registry {
+    /// The segment this process owns and has not unlinked yet.
+    pub segment: Option<String>,
+    /// The child that is running (not yet reaped, so its pid cannot be reused).
+    pub child: Option<Pid>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    segment: None,
+    child: None,
+});
+
+/// Lock the registry. Holding the guard while creating or unlinking a segment
+/// makes "the segment exists" and "the registry says so" change together: a
+/// signal arriving in between waits for the guard instead of missing the name.
+pub fn registry() -> MutexGuard<'static, Registry> {
+    // A panic elsewhere while holding the lock must not stop the cleanup.
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn interrupt_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set
+}
+
+/// Parent only, before anything is created: turn SIGINT/SIGTERM into a cleanup.
+///
+/// The signals are blocked in the main thread (and so in every thread started
+/// later), and one thread picks them up with `sigwait`. Cleanup then runs as
+/// ordinary code on that thread, not inside a signal handler, where almost
+/// nothing (no locks, no allocation) would be allowed.
+pub fn install_signal_cleanup() -> Result<()> {
+    let signals = interrupt_signals();
+    signals.thread_block()?;
+    std::thread::spawn(move || {
+        let Ok(signal) = signals.wait() else { return };
+        // Keep the guard until exit, so the main thread cannot change anything
+        // underneath us.
+        let registry = registry();
+        if let Some(name) = &registry.segment {
+            let _ = shm_unlink(name.as_str());
+        }
+        if let Some(child) = registry.child {
+            let _ = kill(child, Signal::SIGKILL);
+        }
+        eprintln!("error: interrupted by {signal}; cleaned up");
+        std::process::exit(128 + signal as i32);
+    });
+    Ok(())
+}
+
+/// First thing in every child (spawned or forked).
+pub fn child_start(parent: Pid) -> Result<()> {
+    // The blocked mask is inherited through fork and exec: without this, Ctrl-C
+    // could not stop the child.
+    interrupt_signals().thread_unblock()?;
+    // If the parent dies (even by SIGKILL, which it cannot clean up after), the
+    // kernel kills this child too: no orphan keeps the memory mapped.
+    set_pdeathsig(Signal::SIGKILL)?;
+    // The parent may have died before the line above: then nobody would send
+    // the signal, and our parent is now someone else.
+    if getppid() != parent {
+        bail!("the parent process {parent} is gone");
+    }
+    Ok(())
+}
+
+/// Test-only fault switch, read by the child after it has attached to the
+/// shared memory: EXAMPLES_CHILD_FAULT=exit (exit 3), =panic, or =sleep (60 s,
+/// so that a test can kill a process mid-scene).
+pub fn child_fault() {
+    match std::env::var("EXAMPLES_CHILD_FAULT").as_deref() {
+        Ok("exit") => {
+            eprintln!("child: failing on purpose (EXAMPLES_CHILD_FAULT=exit)");
+            std::process::exit(3);
+        }
+        Ok("panic") => panic!("child: panicking on purpose (EXAMPLES_CHILD_FAULT=panic)"),
+        Ok("sleep") => std::thread::sleep(Duration::from_secs(60)),
+        _ => {}
+    }
+}
+
+/// Record a freshly started child, so that Ctrl-C kills it.
+///
+/// If a signal arrives between the fork/spawn and this call, the child is not
+/// killed by us, but it dies anyway: its parent-death signal (or its `getppid`
+/// check in [`child_start`]) takes care of it.
+pub fn watch_child(child: Pid) {
+    registry().child = Some(child);
+}
+
+/// Wait for the child and turn anything but a clean exit into an error.
+pub fn wait_child(child: Pid) -> Result<()> {
+    // WNOWAIT: learn that the child ended but leave it a zombie, so its pid
+    // cannot be reused while the registry still names it; then forget it and reap.
+    let status = waitid(Id::Pid(child), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)?;
+    let mut registry = registry();
+    registry.child = None;
+    waitpid(child, None)?;
+    drop(registry);
+    match status {
+        WaitStatus::Exited(_, 0) => Ok(()),
+        WaitStatus::Exited(_, code) => bail!("the child process failed: exit status {code}"),
+        WaitStatus::Signaled(_, signal, _) => bail!(
+            "the child process failed: was killed by signal {} ({signal})",
+            signal as i32
+        ),
+        other => bail!("the child process failed: {other:?}"),
+    }
+}
