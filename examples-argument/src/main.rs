@@ -14,6 +14,8 @@
 //!   parent's memory, shared copy-on-write. Nothing is copied until the child writes,
 //!   and then only the pages it writes, into memory the parent never sees.
 
+mod bench;
+
 use std::io::{BufReader, BufWriter, Write};
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -56,7 +58,7 @@ Each scene prints what the parent and the child see, then one verdict line.
 Exit status: 0 when every verdict holds, 1 when one fails or the run fails,
 2 for a bad command line.";
 
-#[derive(Subcommand, Clone, Copy, PartialEq)]
+#[derive(Subcommand)]
 enum Scene {
     /// The child is a new run of this program and receives the array serialized
     /// (serde + bincode) as its argument: Python's spawn start method
@@ -64,9 +66,22 @@ enum Scene {
     /// The child is a fork of the parent and inherits its memory copy-on-write:
     /// Python's fork start method
     Inherit,
+    /// Time both methods and the floor the tutorial's way: n float64 ones (1-D,
+    /// default n = 100,000,000) shared with one child that reads the length
+    Bench {
+        /// Timed runs per method, after one warm-up
+        #[arg(long, default_value_t = bench_protocol::DEFAULT_REPEATS, value_parser = clap::value_parser!(u32).range(1..))]
+        repeats: u32,
+    },
     /// The child side of `argument`: reads the array from standard input
     #[command(hide = true)]
     ChildArgument,
+    /// One timed run of one bench method, in a fresh process
+    #[command(hide = true)]
+    BenchRun { method: String },
+    /// The child of the bench's `argument` method
+    #[command(hide = true)]
+    BenchChild,
 }
 
 fn main() -> ExitCode {
@@ -82,7 +97,7 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<()> {
     let n = cli.n.unwrap_or(DEFAULT_N);
-    match cli.scene {
+    match &cli.scene {
         None => {
             scene_argument(n)?;
             println!();
@@ -91,6 +106,19 @@ fn run(cli: &Cli) -> Result<()> {
         Some(Scene::Argument) => scene_argument(n),
         Some(Scene::Inherit) => scene_inherit(n),
         Some(Scene::ChildArgument) => child_argument(),
+        Some(Scene::Bench { repeats }) => {
+            let n = cli.n.unwrap_or(bench_protocol::DEFAULT_N);
+            checked_len(Some(n), n, 2)?;
+            bench_protocol::run_methods(&bench::METHODS, n, *repeats)
+        }
+        Some(Scene::BenchRun { method }) => {
+            let n = cli.n.unwrap_or(bench_protocol::DEFAULT_N);
+            bench::run_once(method, checked_len(Some(n), n, 2)?)
+        }
+        Some(Scene::BenchChild) => {
+            let n = cli.n.unwrap_or(bench_protocol::DEFAULT_N);
+            bench::child(checked_len(Some(n), n, 1)?)
+        }
     }
 }
 
@@ -290,15 +318,20 @@ fn exit_code_of_child(outcome: Result<()>) -> i32 {
 /// Checked before allocating, so a typo in `--n` is an error message, not an
 /// out-of-memory kill.
 fn checked_shape(n: u64, copies: u64) -> Result<(usize, usize)> {
-    let too_big = || {
-        anyhow::anyhow!("--n {n} is too large: a {n} x {n} array does not fit in the address space")
-    };
-    let bytes = n
-        .checked_mul(n)
-        .and_then(|len| len.checked_mul(size_of::<f64>() as u64))
+    checked_len(n.checked_mul(n), n, copies)?;
+    // n fits in usize because n * n does.
+    Ok((n as usize, n as usize))
+}
+
+/// `len` f64 values (None: the count overflowed), checked as above.
+fn checked_len(len: Option<u64>, n: u64, copies: u64) -> Result<usize> {
+    let too_big =
+        || anyhow::anyhow!("--n {n} is too large: the array does not fit in the address space");
+    let len = len.ok_or_else(too_big)?;
+    let bytes = len
+        .checked_mul(size_of::<f64>() as u64)
+        .filter(|&bytes| isize::try_from(bytes).is_ok())
         .ok_or_else(too_big)?;
-    let side = usize::try_from(n).map_err(|_| too_big())?;
-    isize::try_from(bytes).map_err(|_| too_big())?;
     if let Some(available) = available_memory() {
         let needed = bytes.saturating_mul(copies);
         if needed > available {
@@ -311,7 +344,7 @@ fn checked_shape(n: u64, copies: u64) -> Result<(usize, usize)> {
             );
         }
     }
-    Ok((side, side))
+    usize::try_from(len).map_err(|_| too_big())
 }
 
 /// MemAvailable from /proc/meminfo, in bytes; None where there is no such file.

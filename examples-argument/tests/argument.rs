@@ -265,3 +265,25 @@ fn a_child_does_not_outlive_a_killed_parent() {
         assert_no_process_left(&marker);
     }
 }
+
+#[test]
+fn bench_prints_one_line_per_method_in_the_protocol_format() {
+    let output = run("bench", &["bench", "--n", "1000", "--repeats", "1"]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let out = stdout(&output);
+    let methods: Vec<&str> = out.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(methods, ["floor", "inherit", "argument"], "{out}");
+    for line in out.lines() {
+        let keys: Vec<&str> = line
+            .split(' ')
+            .skip(1)
+            .map(|field| field.split('=').next().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            ["median", "min", "max", "peak_parent_mb", "peak_child_mb"],
+            "{line}"
+        );
+    }
+    assert_no_process_left("bench");
+}

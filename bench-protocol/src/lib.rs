@@ -1,0 +1,193 @@
+//! The benchmark protocol of the `bench` commands, the same for every program.
+//!
+//! The protocol is the one of the tutorial "Fastest Way To Share NumPy Array Between
+//! Processes": create an array of n float64 ones, share it with one new child
+//! process that reads its length, wait for the child. The clock covers all of it.
+//!
+//! This crate is not part of any lesson: each program's `bench.rs` says how *its*
+//! methods create, share and wait; this crate only runs them the same way
+//! everywhere, so the figures can be compared:
+//!
+//! * every timed run happens in a fresh process (the program re-runs itself with a
+//!   hidden `bench-run` sub-command), so each run's peak memory is its own and no
+//!   run reuses memory an earlier run already faulted in;
+//! * one warm-up run, then `repeats` timed runs; the median, min and max are printed
+//!   as one line per method:
+//!   `<method> median=<s> min=<s> max=<s> peak_parent_mb=<m> peak_child_mb=<m>`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::sys::resource::{UsageWho, getrusage};
+
+/// The tutorial's benchmark size: 100,000,000 float64 values, 800 MB.
+pub const DEFAULT_N: u64 = 100_000_000;
+/// Timed runs per method, after one warm-up.
+pub const DEFAULT_REPEATS: u32 = 3;
+
+/// What one run measured, printed by the run's own process as its last line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunFigures {
+    pub seconds: f64,
+    pub peak_parent_mb: u64,
+    pub peak_child_mb: u64,
+}
+
+/// Runs `methods` in order, each `repeats` times after a warm-up, each run in a
+/// fresh process started as `<this program> bench-run <method> --n <n>`, and
+/// prints one line per method.
+pub fn run_methods(methods: &[&str], n: u64, repeats: u32) -> Result<()> {
+    if repeats == 0 {
+        bail!("--repeats must be at least 1");
+    }
+    let program = std::env::current_exe().context("could not find this program")?;
+    for method in methods {
+        let mut runs = Vec::new();
+        for attempt in 0..=repeats {
+            let output = Command::new(&program)
+                .args(["bench-run", method, "--n", &n.to_string()])
+                .output()
+                .with_context(|| format!("could not start a {method} run"))?;
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            if !output.status.success() {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let reason = stderr.lines().last().unwrap_or("no message");
+                bail!("the {method} run failed ({}): {reason}", output.status);
+            }
+            let figures = stdout
+                .lines()
+                .last()
+                .and_then(parse_run_line)
+                .with_context(|| format!("the {method} run printed no figures: {stdout}"))?;
+            if attempt > 0 {
+                runs.push(figures);
+            }
+        }
+        println!("{}", summary_line(method, &runs));
+    }
+    Ok(())
+}
+
+/// Times one run of a method and prints its figures for the driver; called in the
+/// fresh `bench-run` process. `run` creates the array, shares it with the child and
+/// waits for it.
+pub fn time_one_run(run: impl FnOnce() -> Result<()>) -> Result<()> {
+    let started = Instant::now();
+    run()?;
+    let elapsed = started.elapsed();
+    println!("{}", run_line(elapsed));
+    Ok(())
+}
+
+fn run_line(elapsed: Duration) -> String {
+    format!(
+        "run seconds={:.6} peak_parent_mb={} peak_child_mb={}",
+        elapsed.as_secs_f64(),
+        peak_mb(UsageWho::RUSAGE_SELF),
+        peak_mb(UsageWho::RUSAGE_CHILDREN)
+    )
+}
+
+fn parse_run_line(line: &str) -> Option<RunFigures> {
+    let mut fields = line.strip_prefix("run ")?.split(' ');
+    let mut value = |key: &str| fields.next()?.strip_prefix(key)?.strip_prefix('=');
+    Some(RunFigures {
+        seconds: value("seconds")?.parse().ok()?,
+        peak_parent_mb: value("peak_parent_mb")?.parse().ok()?,
+        peak_child_mb: value("peak_child_mb")?.parse().ok()?,
+    })
+}
+
+/// `<method> median=<s> min=<s> max=<s> peak_parent_mb=<m> peak_child_mb=<m>`,
+/// peaks being the largest seen in any timed run.
+pub fn summary_line(method: &str, runs: &[RunFigures]) -> String {
+    let mut seconds: Vec<f64> = runs.iter().map(|run| run.seconds).collect();
+    seconds.sort_by(f64::total_cmp);
+    let middle = seconds.len() / 2;
+    let median = if seconds.len() % 2 == 1 {
+        seconds[middle]
+    } else {
+        (seconds[middle - 1] + seconds[middle]) / 2.0
+    };
+    format!(
+        "{method} median={median:.3} min={:.3} max={:.3} peak_parent_mb={} peak_child_mb={}",
+        seconds[0],
+        seconds[seconds.len() - 1],
+        runs.iter().map(|run| run.peak_parent_mb).max().unwrap_or(0),
+        runs.iter().map(|run| run.peak_child_mb).max().unwrap_or(0),
+    )
+}
+
+/// A `Vec` of n ones, allocated the way numpy's `ones` allocates a large array.
+///
+/// numpy asks the kernel to back large arrays with transparent huge pages (2 MiB
+/// instead of 4 KiB), so filling 800 MB takes 400 page faults instead of 200,000.
+/// A Rust benchmark that fills a plain `vec![1.0; n]` pays the small-page price
+/// and loses to Python before any sharing starts. The advice is only a hint: where
+/// the kernel has huge pages switched off, this is an ordinary vector.
+pub fn ones(n: usize) -> Vec<f64> {
+    let mut data: Vec<f64> = Vec::with_capacity(n);
+    advise_huge_pages(data.as_mut_ptr().cast(), n * size_of::<f64>());
+    data.resize(n, 1.0);
+    data
+}
+
+/// Asks for transparent huge pages on the whole pages inside `[start, start+len)`.
+pub fn advise_huge_pages(start: *mut u8, len: usize) {
+    let page = 4096;
+    let first = (start as usize).next_multiple_of(page);
+    let end = (start as usize + len) / page * page;
+    let Some(first_page) = std::ptr::NonNull::new(first as *mut std::ffi::c_void) else {
+        return;
+    };
+    if end > first {
+        // SAFETY: [first, end) lies inside an allocation the caller owns, and
+        // MADV_HUGEPAGE only changes how the kernel backs those pages, never their
+        // contents or who may access them, so no Rust reference is invalidated.
+        // A failure (e.g. huge pages not configured) leaves the memory as it was.
+        let _ = unsafe {
+            nix::sys::mman::madvise(
+                first_page,
+                end - first,
+                nix::sys::mman::MmapAdvise::MADV_HUGEPAGE,
+            )
+        };
+    }
+}
+
+/// Peak resident memory in MB (ru_maxrss is in KiB on Linux). For children, the
+/// largest of the children this process has waited for.
+pub fn peak_mb(who: UsageWho) -> u64 {
+    getrusage(who).map_or(0, |usage| {
+        u64::try_from(usage.max_rss()).unwrap_or(0) * 1024 / 1_000_000
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_line_reads_back() {
+        let line = run_line(Duration::from_millis(1500));
+        let figures = parse_run_line(&line).expect("parses");
+        assert_eq!(figures.seconds, 1.5);
+    }
+
+    #[test]
+    fn the_summary_takes_the_median_and_the_largest_peaks() {
+        let run = |seconds, parent, child| RunFigures {
+            seconds,
+            peak_parent_mb: parent,
+            peak_child_mb: child,
+        };
+        let line = summary_line("pipe", &[run(3.0, 10, 5), run(1.0, 30, 5), run(2.0, 20, 7)]);
+        assert_eq!(
+            line,
+            "pipe median=2.000 min=1.000 max=3.000 peak_parent_mb=30 peak_child_mb=7"
+        );
+        let even = summary_line("pipe", &[run(1.0, 1, 1), run(2.0, 1, 1)]);
+        assert!(even.starts_with("pipe median=1.500 "), "{even}");
+    }
+}
