@@ -1,0 +1,524 @@
+//! Runs the real `examples-manager` binary at small sizes: every scene, the whole
+//! default sequence, bad input, failing and killed processes. Every run has a
+//! deadline (a hang fails the test) and afterwards no process of the run may be
+//! left and no socket directory may remain in the run's private TMPDIR.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_examples-manager");
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// One run of the binary, tagged so that its processes can be found afterwards:
+/// every process of the run inherits `EXAMPLES_TEST_MARKER=<marker>`.
+struct Run {
+    marker: String,
+    tmpdir: PathBuf,
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Receiver<String>,
+    started: Instant,
+}
+
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Run {
+        let marker = format!("manager-test-{}-{:x}", std::process::id(), unique());
+        let tmpdir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&marker);
+        std::fs::create_dir_all(&tmpdir).unwrap();
+        let mut child = Command::new(BIN)
+            .args(args)
+            .envs(env.iter().copied())
+            .env("EXAMPLES_TEST_MARKER", &marker)
+            .env("TMPDIR", &tmpdir)
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (line_tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = line_tx.send(line);
+            }
+        });
+        let (err_tx, stderr) = mpsc::channel();
+        let mut stderr_pipe = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr_pipe.read_to_string(&mut text);
+            let _ = err_tx.send(text);
+        });
+        Run {
+            marker,
+            tmpdir,
+            child,
+            lines,
+            stderr,
+            started: Instant::now(),
+        }
+    }
+
+    /// Reads stdout until a line contains `needle`; returns that line.
+    fn wait_for_line(&self, needle: &str) -> String {
+        loop {
+            let left = DEADLINE.saturating_sub(self.started.elapsed());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no line containing {needle:?} within the deadline"),
+            }
+        }
+    }
+
+    /// Waits for the parent (killing everything on expiry), collects its output and
+    /// checks that nothing of the run is left behind.
+    fn finish(mut self) -> Outcome {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if self.started.elapsed() > DEADLINE {
+                kill_marked(&self.marker);
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the run did not end within {DEADLINE:?}");
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        // The pipes reach EOF only when every process holding them has exited.
+        let left = Duration::from_secs(5);
+        let stderr = self
+            .stderr
+            .recv_timeout(left)
+            .expect("stderr stayed open: a process of the run survived the parent");
+        let mut stdout = String::new();
+        while let Ok(line) = self.lines.recv_timeout(left) {
+            stdout.push_str(&line);
+            stdout.push('\n');
+        }
+        assert_no_process_left(&self.marker);
+        let leftovers: Vec<_> = std::fs::read_dir(&self.tmpdir).unwrap().collect();
+        assert!(leftovers.is_empty(), "left behind in TMPDIR: {leftovers:?}");
+        let _ = std::fs::remove_dir(&self.tmpdir);
+        Outcome {
+            code: status.code(),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// A value that differs between runs within this test process (RandomState is
+/// seeded afresh per instance).
+fn unique() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::BuildHasher;
+    RandomState::new().hash_one(0u8)
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    Run::start(args, env).finish()
+}
+
+/// Pids of live processes whose environment holds our marker (and match `arg`, if given).
+fn marked_pids(marker: &str, arg: Option<&str>) -> Vec<u32> {
+    let needle = format!("EXAMPLES_TEST_MARKER={marker}");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let has_marker = environ
+            .split(|&b| b == 0)
+            .any(|var| var == needle.as_bytes());
+        // A zombie has an empty environ; it is waited for by its parent, not by us.
+        if !has_marker {
+            continue;
+        }
+        if let Some(arg) = arg {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if !cmdline.split(|&b| b == 0).any(|a| a == arg.as_bytes()) {
+                continue;
+            }
+        }
+        pids.push(pid);
+    }
+    pids
+}
+
+fn assert_no_process_left(marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pids = marked_pids(marker, None);
+        if pids.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            kill_marked(marker);
+            panic!("processes left behind: {pids:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill_marked(marker: &str) {
+    for pid in marked_pids(marker, None) {
+        kill(pid, "-KILL");
+    }
+}
+
+fn kill(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid} failed");
+}
+
+fn verdicts(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|line| line.starts_with("verdict: "))
+        .collect()
+}
+
+fn assert_scene_ok(args: &[&str], scene: &str) -> Outcome {
+    let outcome = run(args, &[]);
+    assert_eq!(outcome.code, Some(0), "stderr: {}", outcome.stderr);
+    assert!(outcome.stderr.is_empty(), "stderr: {}", outcome.stderr);
+    assert!(
+        outcome.stdout.starts_with(&format!("=== {scene}: ")),
+        "{}",
+        outcome.stdout
+    );
+    let verdicts = verdicts(&outcome.stdout);
+    assert_eq!(verdicts.len(), 1, "{}", outcome.stdout);
+    assert!(
+        verdicts[0].starts_with(&format!("verdict: {scene}: ")),
+        "{}",
+        verdicts[0]
+    );
+    outcome
+}
+
+#[test]
+fn hosted_sum_compares_both_sums_and_reports_memory() {
+    let outcome = assert_scene_ok(&["hosted-sum", "--n", "300000"], "hosted-sum");
+    assert!(
+        outcome
+            .stdout
+            .contains("verdict: hosted-sum: both sums are 300000;")
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("parent: sum on the hosted array: 300000 in ")
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("parent: sum on a fetched copy: 300000 in ")
+    );
+    assert!(outcome.stdout.contains("parent: peak memory: parent "));
+}
+
+#[test]
+fn child_proxy_sums_in_parent_and_child() {
+    let outcome = assert_scene_ok(&["child-proxy", "--n", "5000"], "child-proxy");
+    assert!(
+        outcome
+            .stdout
+            .contains("parent: sum through my proxy: 5000\n")
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("child: sum through my proxy: 5000\n")
+    );
+}
+
+#[test]
+fn attribute_reports_shape_and_round_trip() {
+    let outcome = assert_scene_ok(&["attribute", "--n", "777"], "attribute");
+    assert!(
+        outcome
+            .stdout
+            .contains("parent: shape through my proxy: [777]\n")
+    );
+    assert!(outcome.stdout.contains("(median of 1000)"));
+}
+
+#[test]
+fn slice_returns_first_values() {
+    let outcome = assert_scene_ok(&["slice", "--n", "5"], "slice");
+    assert!(
+        outcome
+            .stdout
+            .contains("parent: first 5 values: [1.0, 1.0, 1.0, 1.0, 1.0]\n")
+    );
+}
+
+#[test]
+fn mutate_is_seen_and_loses_no_update() {
+    let outcome = assert_scene_ok(&["mutate", "--n", "1234", "--clients", "3"], "mutate");
+    assert!(
+        outcome
+            .stdout
+            .contains("parent: sum through my proxy after the child's fill: 0\n")
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("parent: sum 3702; smallest element 3, largest 3\n")
+    );
+    for i in 1..=3 {
+        assert!(
+            outcome
+                .stdout
+                .contains(&format!("child {i}: added 1 to all 1234 elements"))
+        );
+    }
+}
+
+#[test]
+fn default_sequence_runs_every_scene_in_order() {
+    let outcome = run(&["--n", "2000", "--clients", "2"], &[]);
+    assert_eq!(outcome.code, Some(0), "stderr: {}", outcome.stderr);
+    let scenes: Vec<&str> = verdicts(&outcome.stdout)
+        .iter()
+        .map(|v| v.split(':').nth(1).unwrap().trim())
+        .collect();
+    assert_eq!(
+        scenes,
+        ["hosted-sum", "child-proxy", "attribute", "slice", "mutate"]
+    );
+    let headings = outcome
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("=== "))
+        .count();
+    assert_eq!(headings, 5);
+}
+
+fn assert_one_clean_error(outcome: &Outcome, code: i32, contains: &str) {
+    assert_eq!(outcome.code, Some(code), "stderr: {}", outcome.stderr);
+    let errors = outcome
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .count();
+    assert_eq!(errors, 1, "stderr: {}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains(contains),
+        "stderr: {}",
+        outcome.stderr
+    );
+    assert!(
+        !outcome.stderr.contains("panicked"),
+        "stderr: {}",
+        outcome.stderr
+    );
+    assert!(
+        !outcome.stderr.contains("backtrace"),
+        "stderr: {}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn bad_command_lines_are_usage_errors() {
+    for (args, contains) in [
+        (&["--n", "0"][..], "--n"),
+        (&["--n", "abc"][..], "--n"),
+        (&["--n", "-5"][..], "-5"),
+        (&["bogus"][..], "bogus"),
+        (&["--clients", "0"][..], "--clients"),
+        (&["mutate", "--clients", "65"][..], "--clients"),
+    ] {
+        let outcome = run(args, &[]);
+        assert_one_clean_error(&outcome, 2, contains);
+        assert!(
+            outcome.stdout.is_empty(),
+            "{args:?} printed {}",
+            outcome.stdout
+        );
+    }
+}
+
+#[test]
+fn absurd_sizes_are_refused_before_allocating() {
+    for args in [
+        &["--n", "18446744073709551615"][..],
+        &["hosted-sum", "--n", "1000000000000000"][..],
+        &["slice", "--n", "1000000000000000"][..],
+    ] {
+        let outcome = run(args, &[]);
+        assert_one_clean_error(&outcome, 1, "--n");
+        assert!(
+            !outcome.stdout.contains("server (process"),
+            "{args:?}: a server was started"
+        );
+    }
+}
+
+#[test]
+fn failing_child_is_reported() {
+    let outcome = run(
+        &["child-proxy", "--n", "100"],
+        &[("EXAMPLES_CHILD_FAULT", "exit")],
+    );
+    assert_eq!(outcome.code, Some(1));
+    assert!(
+        outcome
+            .stderr
+            .contains("child: failing on purpose (EXAMPLES_CHILD_FAULT=exit)")
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("error: the child process failed: exit status 3")
+    );
+    assert!(verdicts(&outcome.stdout).is_empty());
+}
+
+#[test]
+fn panicking_child_is_reported() {
+    let outcome = run(
+        &["child-proxy", "--n", "100"],
+        &[("EXAMPLES_CHILD_FAULT", "panic")],
+    );
+    assert_eq!(outcome.code, Some(1));
+    assert!(
+        outcome
+            .stderr
+            .contains("error: the child process failed: exit status 101")
+    );
+}
+
+#[test]
+fn failing_client_in_mutate_is_reported() {
+    let outcome = run(
+        &["mutate", "--n", "100", "--clients", "3"],
+        &[("EXAMPLES_CHILD_FAULT", "exit")],
+    );
+    assert_eq!(outcome.code, Some(1));
+    assert!(
+        outcome
+            .stderr
+            .contains("error: the child process failed: exit status 3")
+    );
+}
+
+#[test]
+fn failing_server_is_reported() {
+    let outcome = run(
+        &["attribute", "--n", "100"],
+        &[("EXAMPLES_SERVER_FAULT", "exit")],
+    );
+    assert_eq!(outcome.code, Some(1));
+    assert!(
+        outcome.stderr.contains(
+            "error: the server process failed: exit status 3: the server did not answer `shape`"
+        ),
+        "stderr: {}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn server_killed_mid_scene_is_reported_promptly() {
+    let run = Run::start(
+        &["hosted-sum", "--n", "1000"],
+        &[("EXAMPLES_SERVER_FAULT", "sleep")],
+    );
+    let line = run.wait_for_line("parent: the server (process ");
+    let pid: u32 = line
+        .split("(process ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|pid| pid.parse().ok())
+        .expect("the server's pid");
+    // The parent is now waiting for its first answer from a server that sleeps.
+    thread::sleep(Duration::from_millis(200));
+    let killed_at = Instant::now();
+    kill(pid, "-KILL");
+    let outcome = run.finish();
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(15),
+        "the parent took too long to notice"
+    );
+    assert_eq!(outcome.code, Some(1));
+    assert!(
+        outcome
+            .stderr
+            .contains("error: the server process was killed by signal 9 (SIGKILL): the server did not answer `sum`"),
+        "stderr: {}",
+        outcome.stderr
+    );
+    assert!(verdicts(&outcome.stdout).is_empty());
+}
+
+#[test]
+fn child_killed_mid_scene_is_reported() {
+    let run = Run::start(
+        &["child-proxy", "--n", "1000"],
+        &[("EXAMPLES_CHILD_FAULT", "sleep")],
+    );
+    run.wait_for_line("parent: sum through my proxy: 1000");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if let Some(&pid) = marked_pids(&run.marker, Some("child")).first() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the child never appeared");
+        thread::sleep(Duration::from_millis(20));
+    };
+    kill(pid, "-KILL");
+    let outcome = run.finish();
+    assert_eq!(outcome.code, Some(1));
+    assert!(
+        outcome
+            .stderr
+            .contains("error: the child process was killed by signal 9 (SIGKILL)"),
+        "stderr: {}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn ctrl_c_cleans_up_server_and_children() {
+    let run = Run::start(
+        &["mutate", "--n", "1000"],
+        &[("EXAMPLES_CHILD_FAULT", "sleep")],
+    );
+    run.wait_for_line("parent: the server (process ");
+    // Wait until the child exists too, so there is something to clean up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while marked_pids(&run.marker, Some("child")).is_empty() {
+        assert!(Instant::now() < deadline, "the child never appeared");
+        thread::sleep(Duration::from_millis(20));
+    }
+    kill(run.child.id(), "-INT");
+    let outcome = run.finish();
+    assert_eq!(outcome.code, Some(130));
+    assert!(
+        outcome
+            .stderr
+            .contains("error: interrupted by SIGINT; cleaned up")
+    );
+}
