@@ -267,14 +267,18 @@ fn task_fill_zeros(mut data: Array2<f64>, queue: &IpcSender<Parcel>) -> Result<(
 
 fn scene_many_producers(n: u64, producers: u32) -> Result<()> {
     println!(
-        "=== many-producers: {producers} children put an array each on one queue; the \
-         parent gets every one ==="
+        "=== many-producers: {} put an array each on one queue; the parent gets every \
+         one ===",
+        children_word(producers)
     );
     // At the peak: every child's array, and in the parent one being received.
     let shape = checked_shape(n, u64::from(producers) + 2)?;
 
     let (queue, gets) = ipc::channel::<Parcel>()?;
-    println!("parent: starting {producers} children, each with its own put end of the one queue");
+    println!(
+        "parent: starting {}, each with its own put end of the one queue",
+        children_word(producers)
+    );
     let mut started = Vec::new();
     let outcome = start_producers(&mut started, &queue, producers, shape.0);
     // The parent's put end must go, or the queue could never close: see `get`.
@@ -295,9 +299,9 @@ fn scene_many_producers(n: u64, producers: u32) -> Result<()> {
         );
     }
     println!(
-        "verdict: queue: {producers} children put on one queue at once and the parent got \
-         each array exactly once, all {} elements right; each put arrived whole, with no \
-         lock.",
+        "verdict: queue: {} put on one queue at once and the parent got each array \
+         exactly once, all {} elements right; each put arrived whole, with no lock.",
+        children_word(producers),
         tally.elements
     );
     Ok(())
@@ -528,6 +532,14 @@ fn report_peak_memory() {
 
 fn megabytes(data: &Array2<f64>) -> String {
     format!("{:.1} MB", (data.len() * size_of::<f64>()) as f64 / 1e6)
+}
+
+/// "1 child", "4 children".
+fn children_word(count: u32) -> String {
+    match count {
+        1 => "1 child".to_owned(),
+        _ => format!("{count} children"),
+    }
 }
 
 fn seconds(duration: Duration) -> String {
