@@ -14,21 +14,20 @@
 //!   first (`Array`), then the same forked child.
 
 mod cleanup;
+mod memory;
 mod segment;
 
 use std::io::{BufRead, BufReader, Write};
-use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Command, ExitCode, Stdio};
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, Subcommand};
 use ndarray::{Array1, ArrayView1, ArrayViewMut1};
-use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
 use nix::unistd::{ForkResult, Pid, fork, getpid};
 
+use memory::{Mapped, SharedMapping, array_size, view, view_mut};
 use segment::NamedSegment;
 
 /// The tutorial's array: 100,000,000 float64 values (800 MB).
@@ -124,7 +123,7 @@ fn named(cli: &Cli) -> Result<()> {
     println!("=== named: a named shared-memory segment, opened by name in a spawned child ===");
     let started = Instant::now();
     let (n, bytes) = array_size(cli.n.unwrap_or(TUTORIAL_N), 1)?;
-    let name = cli.name.clone().unwrap_or_else(default_name);
+    let name = cli.name.clone().unwrap_or_else(segment::default_name);
 
     let creating = Instant::now();
     let mut segment = NamedSegment::create(&name, bytes, cli.replace)?;
@@ -140,7 +139,7 @@ fn named(cli: &Cli) -> Result<()> {
         // SAFETY: the segment is mapped read-write for `len()` bytes and no other
         // process knows it yet (no child exists); the view ends with this block,
         // before the child starts writing.
-        let mut data = unsafe { view_mut(segment.as_ptr(), segment.len(), n) }?;
+        let mut data = unsafe { view_mut(&segment, n) }?;
         data.fill(1.0);
     }
     println!(
@@ -170,11 +169,13 @@ fn named(cli: &Cli) -> Result<()> {
         secs(child_started.elapsed())
     );
 
-    // SAFETY: the child has exited, so nobody else writes the segment; the view
-    // is read-only and lives until the end of this block.
-    let data = unsafe { view(segment.as_ptr(), segment.len(), n) }?;
-    print_corner("parent", data);
-    expect_all("the segment", data, 2.0)?;
+    {
+        // SAFETY: the child has exited, so nobody writes the segment while this
+        // read-only view lives (to the end of this block).
+        let data = unsafe { view(&segment, n) }?;
+        print_corner("parent", data);
+        expect_all("the segment", data, 2.0)?;
+    }
 
     let file = segment::dev_shm_path(&name);
     if cli.keep {
@@ -228,14 +229,14 @@ fn forward_child_output(
 fn child_named(cli: &Cli, parent: Pid) -> Result<()> {
     cleanup::child_start(parent)?;
     let name = cli.name.as_deref().context("the child needs --name")?;
-    let n = cli.n.context("the child needs --n")? as usize;
+    let n = usize::try_from(cli.n.context("the child needs --n")?)?;
     let shmem = segment::open(name)?;
     println!("{ATTACHED} {name} by name ({} bytes mapped)", shmem.len());
     cleanup::child_fault();
     // SAFETY: `shmem` maps `len()` bytes read-write until it is dropped at the end
     // of this function, after the view. The parent holds no view while we run
     // (it is waiting for us), so this is the only reference to the memory.
-    let data = unsafe { view_mut(shmem.as_ptr(), shmem.len(), n) }?;
+    let data = unsafe { view_mut(&shmem, n) }?;
     task(data);
     Ok(())
     // `shmem` drops here: unmap and close, but no unlink (not the owner).
@@ -265,7 +266,7 @@ fn anonymous(cli: &Cli) -> Result<()> {
     {
         // SAFETY: the mapping is fresh, read-write, `bytes` long; no child exists
         // yet and the view ends with this block.
-        let mut data = unsafe { view_mut(shared.as_ptr(), shared.len, n) }?;
+        let mut data = unsafe { view_mut(&shared, n) }?;
         data.fill(1.0);
     }
     println!(
@@ -280,7 +281,7 @@ fn anonymous(cli: &Cli) -> Result<()> {
         secs(took)
     );
     // SAFETY: the child has exited; read-only view while nobody writes.
-    let data = unsafe { view(shared.as_ptr(), shared.len, n) }?;
+    let data = unsafe { view(&shared, n) }?;
     print_corner("parent", data);
     expect_all("the shared mapping", data, 2.0)?;
     scene_took(started);
@@ -318,7 +319,7 @@ fn copy_in(cli: &Cli) -> Result<()> {
     {
         // SAFETY: fresh read-write mapping of `bytes` bytes; no child yet; the
         // view ends with this block.
-        let mut data = unsafe { view_mut(shared.as_ptr(), shared.len, n) }?;
+        let mut data = unsafe { view_mut(&shared, n) }?;
         data.assign(&original);
     }
     let copy_cost = copying.elapsed();
@@ -334,7 +335,7 @@ fn copy_in(cli: &Cli) -> Result<()> {
         secs(took)
     );
     // SAFETY: the child has exited; read-only view while nobody writes.
-    let data = unsafe { view(shared.as_ptr(), shared.len, n) }?;
+    let data = unsafe { view(&shared, n) }?;
     print_corner("parent", data);
     expect_all("the shared copy", data, 2.0)?;
     expect_all("the original array", original.view(), 1.0)?;
@@ -343,40 +344,6 @@ fn copy_in(cli: &Cli) -> Result<()> {
         "verdict: copy-in: the parent sees 2.0 in all {n} elements of the shared copy and 1.0 in the original: only the copy is shared."
     );
     Ok(())
-}
-
-/// Memory shared with children forked later: `mmap(MAP_SHARED | MAP_ANONYMOUS)`.
-///
-/// Not `memmap2::MmapMut::map_anon`: that one is MAP_PRIVATE, so after fork the
-/// child's writes would land in its own copy-on-write pages and the parent would
-/// keep seeing ones.
-struct SharedMapping {
-    ptr: NonNull<std::ffi::c_void>,
-    len: usize,
-}
-
-impl SharedMapping {
-    fn new(len: usize) -> Result<Self> {
-        let size = NonZeroUsize::new(len).context("cannot map 0 bytes")?;
-        let protection = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-        // SAFETY: a new anonymous mapping at an address the kernel chooses; it
-        // overlaps nothing that Rust already uses.
-        let ptr = unsafe { mmap_anonymous(None, size, protection, MapFlags::MAP_SHARED) }
-            .with_context(|| format!("cannot map {len} bytes of shared memory"))?;
-        Ok(SharedMapping { ptr, len })
-    }
-
-    fn as_ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr().cast()
-    }
-}
-
-impl Drop for SharedMapping {
-    fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` are exactly what mmap returned, and every view
-        // borrowed from this mapping has ended (they cannot outlive `&self`).
-        let _ = unsafe { munmap(self.ptr, self.len) };
-    }
 }
 
 /// Fork a child that adds 1 to the inherited mapping; return how long it took.
@@ -420,12 +387,12 @@ fn forked_child(shared: &SharedMapping, n: usize, parent: Pid) -> Result<()> {
     cleanup::child_start(parent)?;
     println!(
         "child: forked; the shared mapping is inherited at the same address {:p}",
-        shared.as_ptr()
+        shared.start()
     );
     cleanup::child_fault();
     // SAFETY: the mapping stays mapped in this process until it exits; the
     // parent holds no view while it waits for us.
-    let data = unsafe { view_mut(shared.as_ptr(), shared.len, n) }?;
+    let data = unsafe { view_mut(shared, n) }?;
     task(data);
     Ok(())
 }
@@ -439,42 +406,6 @@ fn task(mut data: ArrayViewMut1<f64>) {
     print_corner("child", data.view());
     data += 1.0;
     println!("child: added 1 to all {} elements", data.len());
-}
-
-/// A mutable ndarray view of the first `n` f64 values of mapped memory.
-///
-/// # Safety
-/// `ptr` must point to `len` bytes that stay mapped read-write for `'a`, and for
-/// all of `'a` nothing else may read or write them: no other view in this
-/// process and no other process (Rust assumes a `&mut` is exclusive).
-unsafe fn view_mut<'a>(ptr: *mut u8, len: usize, n: usize) -> Result<ArrayViewMut1<'a, f64>> {
-    let values = checked_f64_ptr(ptr, len, n)?;
-    // SAFETY: aligned and in bounds (checked above); exclusivity is the caller's.
-    Ok(unsafe { ArrayViewMut1::from_shape_ptr(n, values) })
-}
-
-/// A read-only view; same rules, except that other readers are fine.
-///
-/// # Safety
-/// As [`view_mut`], but only *writers* must be absent for `'a`.
-unsafe fn view<'a>(ptr: *mut u8, len: usize, n: usize) -> Result<ArrayView1<'a, f64>> {
-    let values = checked_f64_ptr(ptr, len, n)?;
-    // SAFETY: aligned and in bounds (checked above); no writers, by the caller.
-    Ok(unsafe { ArrayView1::from_shape_ptr(n, values.cast_const()) })
-}
-
-fn checked_f64_ptr(ptr: *mut u8, len: usize, n: usize) -> Result<*mut f64> {
-    let values = ptr.cast::<f64>();
-    ensure!(
-        values.is_aligned(),
-        "the mapping at {ptr:p} is not aligned for f64"
-    );
-    let needed = n.checked_mul(size_of::<f64>()).context("n is too large")?;
-    ensure!(
-        needed <= len,
-        "the mapping has {len} bytes, too few for {n} f64 values"
-    );
-    Ok(values)
 }
 
 fn print_corner(who: &str, data: ArrayView1<f64>) {
@@ -495,52 +426,6 @@ fn expect_all(what: &str, data: ArrayView1<f64>, expected: f64) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// `--n` as (elements, bytes per array), refused before anything is allocated
-/// if `arrays` such arrays cannot fit in this machine's available memory.
-fn array_size(n: u64, arrays: u64) -> Result<(usize, usize)> {
-    let too_big = || format!("an array of {n} f64 values is too large for this machine");
-    let bytes = n
-        .checked_mul(8)
-        .filter(|b| *b <= isize::MAX as u64)
-        .with_context(too_big)?;
-    let total = bytes.checked_mul(arrays).with_context(too_big)?;
-    if let Some(available) = mem_available() {
-        let arrays = match arrays {
-            1 => format!("an array of {n} f64 values needs"),
-            k => format!("{k} arrays of {n} f64 values need"),
-        };
-        ensure!(
-            total <= available,
-            "{arrays} {} MB, but only {} MB of memory is available; choose a smaller --n",
-            total / 1_000_000,
-            available / 1_000_000
-        );
-    }
-    Ok((
-        usize::try_from(n).with_context(too_big)?,
-        usize::try_from(bytes).with_context(too_big)?,
-    ))
-}
-
-/// MemAvailable from /proc/meminfo, in bytes (None where there is no such file).
-fn mem_available() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
-}
-
-/// Unique per run (two students on one machine must not collide) and short
-/// (macOS allows 31 bytes): "/exshm-<pid>-<8 random hex digits>".
-fn default_name() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    // std seeds every RandomState from the OS's random source: enough for a name.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    format!("/exshm-{}-{:08x}", std::process::id(), random as u32)
 }
 
 fn scene_took(started: Instant) {

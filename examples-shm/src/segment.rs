@@ -17,6 +17,7 @@ use nix::sys::mman::{MmapAdvise, madvise, shm_unlink};
 use shared_memory::{Shmem, ShmemConf, ShmemError};
 
 use crate::cleanup;
+use crate::memory::Mapped;
 
 /// macOS refuses POSIX shm names longer than 31 bytes (leading slash included);
 /// Linux allows 255. We keep to the portable limit.
@@ -44,6 +45,17 @@ pub fn parse_name(text: &str) -> Result<String, String> {
         ));
     }
     Ok(format!("/{bare}"))
+}
+
+/// Unique per run (two students on one machine must not collide) and short
+/// (macOS allows 31 bytes): "/exshm-<pid>-<8 random hex digits>".
+pub fn default_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // std seeds every RandomState from the OS's random source: enough for a name.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("/exshm-{}-{:08x}", std::process::id(), random as u32)
 }
 
 /// The file that represents segment `name` on Linux ("/x" -> "/dev/shm/x").
@@ -118,14 +130,6 @@ impl NamedSegment {
         }
     }
 
-    pub fn as_ptr(&self) -> *mut u8 {
-        self.shmem.as_ptr()
-    }
-
-    pub fn len(&self) -> usize {
-        self.shmem.len()
-    }
-
     /// The permission bits of /dev/shm/<name>, to show that they are 0600.
     pub fn mode(&self) -> Result<u32> {
         let path = dev_shm_path(&self.name);
@@ -158,6 +162,15 @@ impl NamedSegment {
         let mut registry = cleanup::registry();
         self.shmem.set_owner(false);
         registry.segment = None;
+    }
+}
+
+impl Mapped for NamedSegment {
+    fn start(&self) -> *mut u8 {
+        self.shmem.as_ptr()
+    }
+    fn bytes(&self) -> usize {
+        self.shmem.len()
     }
 }
 
