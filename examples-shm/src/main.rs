@@ -183,7 +183,7 @@ fn named(cli: &Cli) -> Result<()> {
         keep_instructions(&name, n);
         scene_took(started);
         println!(
-            "verdict: named: the parent sees 2.0 in all {n} elements; {file} is kept (--keep)."
+            "verdict: named: the parent sees 2.0 in all {n} elements: the child's +1 came through the named segment, and {file} is kept (--keep)."
         );
     } else {
         drop(segment);
@@ -193,7 +193,7 @@ fn named(cli: &Cli) -> Result<()> {
         );
         scene_took(started);
         println!(
-            "verdict: named: the parent sees 2.0 in all {n} elements the child changed by name; {file} is gone."
+            "verdict: named: the parent sees 2.0 in all {n} elements: the child's +1 came through the named segment, and {file} is gone."
         );
     }
     Ok(())
@@ -409,7 +409,7 @@ fn task(mut data: ArrayViewMut1<f64>) {
 }
 
 fn print_corner(who: &str, data: ArrayView1<f64>) {
-    let first: Vec<String> = data.iter().take(10).map(|x| x.to_string()).collect();
+    let first: Vec<String> = data.iter().take(10).map(|x| format!("{x:?}")).collect();
     println!(
         "{who}: first {} values: [{}]",
         first.len(),

@@ -229,11 +229,12 @@ fn named_scene_sees_the_childs_change_and_removes_its_default_name() {
     assert_clean_success(&done, "named");
     assert!(
         done.stdout
-            .contains("child: first 10 values: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]")
+            .contains("child: first 10 values: [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]")
     );
     assert!(
-        done.stdout
-            .contains("parent: first 10 values: [2, 2, 2, 2, 2, 2, 2, 2, 2, 2]")
+        done.stdout.contains(
+            "parent: first 10 values: [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]"
+        )
     );
     // The default name: unique per run, short enough for macOS, and gone now.
     let created = done
@@ -258,10 +259,9 @@ fn anonymous_and_copy_in_scenes_share_through_fork() {
         let marker = marker(scene);
         let done = run(&[scene, "--n", "1000"], None, &marker);
         assert_clean_success(&done, scene);
-        assert!(
-            done.stdout
-                .contains("child: first 10 values: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]")
-        );
+        assert!(done.stdout.contains(
+            "child: first 10 values: [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]"
+        ));
         assert_nothing_left(&marker, None);
     }
     let done = run(&["copy-in", "--n", "1000"], None, &marker("copy-in-cost"));
