@@ -152,7 +152,11 @@ pub fn connect_to_parent(server: &str, parent: i32) -> Result<Args> {
 /// send); the child's exit status is the real story. `outcome` is what the parent
 /// got from its side of the conversation. When it failed, the children get a
 /// moment to finish dying, and whatever is still running after that is killed
-/// (it may be stuck sending to us), so this never hangs on a broken conversation.
+/// (it may be stuck putting to us), so this never hangs on a broken conversation.
+///
+/// Call it while the queue's get end is still open: a healthy child stuck in a put
+/// then stays stuck and is killed, not blamed. Closing the get end first would make
+/// its put fail, and its exit status 1 could hide the child that really failed.
 ///
 /// Returns the outcome and the longest time a child ran, from start to exit.
 pub fn finish_all<T>(children: Vec<Child>, outcome: Result<T>) -> Result<(T, Duration)> {

@@ -158,7 +158,6 @@ fn scene_queue(n: u64) -> Result<()> {
     // `queue` moves into the message: the parent keeps no put end, so if the child
     // dies, get() sees a closed queue instead of waiting forever.
     let outcome = send_args(&child, queue, task).and_then(|()| get(&gets));
-    drop(gets); // Closing our end unblocks a child stuck in put, so finishing can't hang.
     let (got, child_took) = finish_all(vec![child], outcome)?;
 
     report_transfer(&got);
@@ -213,7 +212,6 @@ fn scene_argument_and_queue(n: u64) -> Result<()> {
         child.pid()
     );
     let outcome = give_argument(&child, queue, &data).and_then(|()| get(&gets));
-    drop(gets);
     let (got, child_took) = finish_all(vec![child], outcome)?;
 
     report_transfer(&got);
@@ -284,7 +282,6 @@ fn scene_many_producers(n: u64, producers: u32) -> Result<()> {
     // The parent's put end must go, or the queue could never close: see `get`.
     drop(queue);
     let outcome = outcome.and_then(|()| get_until_closed(&gets, producers, shape));
-    drop(gets);
     let (tally, _) = finish_all(started, outcome)?;
 
     report_peak_memory();
