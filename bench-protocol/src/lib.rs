@@ -133,6 +133,16 @@ pub fn ones(n: usize) -> Vec<f64> {
     data
 }
 
+/// A `Vec` of n zeros whose pages the kernel has not handed out yet, advised to
+/// use huge pages: the buffer to receive an array into. A large zeroed allocation
+/// comes straight from the kernel already zero, so nothing is written until the
+/// data arrives, and then in huge pages.
+pub fn zeros(n: usize) -> Vec<f64> {
+    let mut data = vec![0.0; n];
+    advise_huge_pages(data.as_mut_ptr().cast(), n * size_of::<f64>());
+    data
+}
+
 /// Asks for transparent huge pages on the whole pages inside `[start, start+len)`.
 pub fn advise_huge_pages(start: *mut u8, len: usize) {
     let page = 4096;
