@@ -355,7 +355,7 @@ fn print_corner(who: &str, view: ArrayView2<f64>) {
     let (rows, cols) = view.dim();
     println!("{who}: top-left 5x5 corner:");
     for row in view.slice(s![..rows.min(5), ..cols.min(5)]).rows() {
-        let values: Vec<String> = row.iter().map(f64::to_string).collect();
+        let values: Vec<String> = row.iter().map(|x| format!("{x:.1}")).collect();
         println!("{who}:   [{}]", values.join(", "));
     }
 }

@@ -156,11 +156,11 @@ fn pipe_scene_delivers_a_full_copy() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("child: top-left 5x5 corner:\nchild:   [1, 1, 1, 1, 1]\n"),
+        stdout.contains("child: top-left 5x5 corner:\nchild:   [1.0, 1.0, 1.0, 1.0, 1.0]\n"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("parent: top-left 5x5 corner:\nparent:   [1, 1, 1, 1, 1]\n"),
+        stdout.contains("parent: top-left 5x5 corner:\nparent:   [1.0, 1.0, 1.0, 1.0, 1.0]\n"),
         "{stdout}"
     );
     assert!(stdout.contains("parent: received 0.72 MB in "), "{stdout}");
