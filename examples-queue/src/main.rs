@@ -1,9 +1,10 @@
 //! Send arrays between processes through a queue.
 //!
-//! This mirrors the queue parts of the tutorial "Share Numpy Array Between
-//! Processes" ("via queue" and "via argument and queue") and the queue method of
-//! "Fastest Way To Share NumPy Array Between Processes". A queue shares nothing:
-//! whatever is put on it is copied, and the getter owns a new array.
+//! This mirrors the queue examples of the tutorial on sharing NumPy arrays through
+//! function arguments, pipes and queues ("via queue" and "via argument and queue"),
+//! and the queue method of "Fastest Way To Share NumPy Array Between Processes". A
+//! queue shares nothing: whatever is put on it is copied, and the getter owns a new
+//! array.
 //!
 //! * `queue`: the child makes an array of ones and puts it on the queue; the parent
 //!   gets it: a simulated return value.
