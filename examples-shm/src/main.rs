@@ -136,7 +136,7 @@ fn named(cli: &Cli) -> Result<()> {
     );
     let filling = Instant::now();
     {
-        // SAFETY: the segment is mapped read-write for `len()` bytes and no other
+        // SAFETY: the segment is mapped read-write and no other
         // process knows it yet (no child exists); the view ends with this block,
         // before the child starts writing.
         let mut data = unsafe { view_mut(&segment, n) }?;
@@ -147,26 +147,10 @@ fn named(cli: &Cli) -> Result<()> {
         secs(filling.elapsed())
     );
 
-    // Spawn style: a fresh run of this program that knows only the name and n,
-    // like the tutorial's task(n) that calls SharedMemory('MyMemory').
-    let child_started = Instant::now();
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["child-named", "--name", &name, "--n", &n.to_string()])
-        .args(["--parent-pid", &getpid().to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("cannot start the child process")?;
-    let pid = Pid::from_raw(child.id() as i32);
-    cleanup::watch_child(pid);
-    let output = child.stdout.take().context("no pipe from the child")?;
-    let forwarded = forward_child_output(output, &mut segment, cli.keep);
-    let waited = cleanup::wait_child(pid);
-    waited?;
-    forwarded?;
+    let took = spawn_named_child(&mut segment, &name, n, cli.keep)?;
     println!(
         "parent: the child took {} (started, attached, added 1, exited)",
-        secs(child_started.elapsed())
+        secs(took)
     );
 
     {
@@ -197,6 +181,34 @@ fn named(cli: &Cli) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Spawn style: a fresh run of this program that knows only the name and n,
+/// like the tutorial's task(n) that calls SharedMemory('MyMemory'). Returns
+/// once the child has exited, with how long it took.
+fn spawn_named_child(
+    segment: &mut NamedSegment,
+    name: &str,
+    n: usize,
+    keep: bool,
+) -> Result<Duration> {
+    let started = Instant::now();
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["child-named", "--name", name, "--n", &n.to_string()])
+        .args(["--parent-pid", &getpid().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start the child process")?;
+    let pid = Pid::from_raw(child.id() as i32);
+    cleanup::watch_child(pid);
+    let output = child.stdout.take().context("no pipe from the child")?;
+    // Wait for the child even if forwarding failed: never leave it running.
+    let forwarded = forward_child_output(output, segment, keep);
+    let waited = cleanup::wait_child(pid);
+    waited?;
+    forwarded?;
+    Ok(started.elapsed())
 }
 
 /// Pass the child's lines on, and unlink the name as soon as the child has the
