@@ -14,6 +14,13 @@
 //! * one warm-up run, then `repeats` timed runs; the median, min and max are printed
 //!   as one line per method:
 //!   `<method> median=<s> min=<s> max=<s> peak_parent_mb=<m> peak_child_mb=<m>`.
+//!
+//! Peak memory is each process's own high-water mark (VmHWM). A child reports its
+//! own with [`report_child_peak`]: the kernel's `getrusage(RUSAGE_CHILDREN)` is no
+//! use here, because Linux carries the parent's resident size at `fork` into the
+//! child's figure even after `exec`, so a child that holds nothing would appear to
+//! hold the parent's 800 MB. (A forked child that never execs really does map the
+//! parent's pages, shared, and its VmHWM says so.)
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -55,11 +62,18 @@ pub fn run_methods(methods: &[&str], n: u64, repeats: u32) -> Result<()> {
                 let reason = stderr.lines().last().unwrap_or("no message");
                 bail!("the {method} run failed ({}): {reason}", output.status);
             }
-            let figures = stdout
+            let mut figures = stdout
                 .lines()
                 .last()
                 .and_then(parse_run_line)
                 .with_context(|| format!("the {method} run printed no figures: {stdout}"))?;
+            // Children print their own peaks on the same output, before the run line.
+            let child_peaks = stdout
+                .lines()
+                .filter_map(|l| l.strip_prefix(CHILD_PEAK_PREFIX));
+            if let Some(peak) = child_peaks.filter_map(|mb| mb.parse().ok()).max() {
+                figures.peak_child_mb = peak;
+            }
             if attempt > 0 {
                 runs.push(figures);
             }
@@ -80,13 +94,38 @@ pub fn time_one_run(run: impl FnOnce() -> Result<()>) -> Result<()> {
     Ok(())
 }
 
+/// The line a child prints (to the standard output it inherited) with its peak.
+const CHILD_PEAK_PREFIX: &str = "child peak_mb=";
+
+/// Called by a method's child process just before it exits: reports its own peak
+/// resident memory to the driver.
+pub fn report_child_peak() {
+    println!("{CHILD_PEAK_PREFIX}{}", own_peak_mb());
+}
+
+/// The run's figures. `peak_child_mb` here is the kernel's figure for the children,
+/// used only when no child reported its own.
 fn run_line(elapsed: Duration) -> String {
     format!(
         "run seconds={:.6} peak_parent_mb={} peak_child_mb={}",
         elapsed.as_secs_f64(),
-        peak_mb(UsageWho::RUSAGE_SELF),
+        own_peak_mb(),
         peak_mb(UsageWho::RUSAGE_CHILDREN)
     )
+}
+
+/// This process's peak resident memory in MB: VmHWM from /proc/self/status, which
+/// starts afresh at `exec`; getrusage where there is no /proc.
+pub fn own_peak_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or_else(
+            || peak_mb(UsageWho::RUSAGE_SELF),
+            |kib| kib * 1024 / 1_000_000,
+        )
 }
 
 fn parse_run_line(line: &str) -> Option<RunFigures> {

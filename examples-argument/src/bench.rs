@@ -37,6 +37,8 @@ fn inherit(n: usize) -> Result<()> {
     match unsafe { fork() }.context("could not fork")? {
         ForkResult::Child => {
             let ok = check_length(data.len(), n).is_ok();
+            bench_protocol::report_child_peak();
+            let _ = std::io::stdout().flush();
             std::process::exit(if ok { 0 } else { 1 });
         }
         ForkResult::Parent { child } => match waitpid(child, None)? {
@@ -47,14 +49,20 @@ fn inherit(n: usize) -> Result<()> {
 }
 
 fn argument(n: usize) -> Result<()> {
-    let data = ndarray::Array1::from_vec(bench_protocol::ones(n));
+    // The protocol's array is one-dimensional: it travels as a single row.
+    let data = ndarray::Array2::from_shape_vec((1, n), bench_protocol::ones(n))?;
     let mut child = Command::new(std::env::current_exe()?)
         .args(["bench-child", "--n", &n.to_string()])
         .stdin(Stdio::piped())
         .spawn()?;
     let stdin = child.stdin.take().expect("stdin was piped");
+    crate::widen_pipe(&stdin);
     let mut pipe = BufWriter::with_capacity(1 << 20, stdin);
-    let sent = bincode::serde::encode_into_std_write(&data, &mut pipe, crate::wire_format());
+    let sent = bincode::serde::encode_into_std_write(
+        crate::wire::Outgoing(&data),
+        &mut pipe,
+        crate::wire_format(),
+    );
     let flushed = pipe.flush();
     drop(pipe);
     let status = child.wait()?;
@@ -69,9 +77,11 @@ fn argument(n: usize) -> Result<()> {
 /// The child of the `argument` method: deserialize, check the length, exit.
 pub fn child(n: usize) -> Result<()> {
     let mut input = BufReader::with_capacity(1 << 20, std::io::stdin().lock());
-    let data: ndarray::Array1<f64> =
+    let crate::wire::Incoming(data) =
         bincode::serde::decode_from_std_read(&mut input, crate::wire_format())?;
-    check_length(data.len(), n)
+    check_length(data.len(), n)?;
+    bench_protocol::report_child_peak();
+    Ok(())
 }
 
 fn check_length(found: usize, n: usize) -> Result<()> {
