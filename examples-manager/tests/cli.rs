@@ -522,3 +522,82 @@ fn ctrl_c_cleans_up_server_and_children() {
             .contains("error: interrupted by SIGINT; cleaned up")
     );
 }
+
+#[test]
+fn bench_prints_one_line_per_method_in_the_protocol_format() {
+    let outcome = run(&["bench", "--n", "1000", "--repeats", "1"], &[]);
+    assert_eq!(outcome.code, Some(0), "stderr: {}", outcome.stderr);
+    assert!(outcome.stderr.is_empty(), "stderr: {}", outcome.stderr);
+    let methods: Vec<&str> = outcome
+        .stdout
+        .lines()
+        .map(|line| line.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        ["floor", "floor-manager", "manager"],
+        "{}",
+        outcome.stdout
+    );
+    for line in outcome.stdout.lines() {
+        let fields: Vec<(&str, &str)> = line
+            .split(' ')
+            .skip(1)
+            .map(|field| field.split_once('=').expect("key=value"))
+            .collect();
+        let keys: Vec<&str> = fields.iter().map(|(key, _)| *key).collect();
+        assert_eq!(
+            keys,
+            ["median", "min", "max", "peak_parent_mb", "peak_child_mb"],
+            "{line}"
+        );
+        for (key, value) in fields {
+            assert!(value.parse::<f64>().is_ok(), "{key}={value} in {line}");
+        }
+    }
+}
+
+#[test]
+fn a_bench_run_of_the_manager_sums_in_the_child_and_reports_both_peaks() {
+    let outcome = run(&["bench-run", "manager", "--n", "1000"], &[]);
+    assert_eq!(outcome.code, Some(0), "stderr: {}", outcome.stderr);
+    assert!(
+        outcome
+            .stdout
+            .contains("child: sum through my proxy: 1000\n")
+    );
+    assert!(outcome.stdout.contains("parent: peak memory: server "));
+    let last = outcome.stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with("run seconds="), "{}", outcome.stdout);
+}
+
+#[test]
+fn a_failing_child_fails_the_bench() {
+    let outcome = run(
+        &["bench", "--n", "1000", "--repeats", "1"],
+        &[("EXAMPLES_CHILD_FAULT", "exit")],
+    );
+    assert_one_clean_error(
+        &outcome,
+        1,
+        "the manager run failed (exit status: 1): error: the child process failed: exit status 3",
+    );
+    // The floors have no child: they ran and printed before the manager failed.
+    assert_eq!(outcome.stdout.lines().count(), 2, "{}", outcome.stdout);
+}
+
+#[test]
+fn bench_refuses_bad_input() {
+    assert_one_clean_error(&run(&["bench", "--repeats", "0"], &[]), 2, "--repeats");
+    assert_one_clean_error(&run(&["bench", "--n", "0"], &[]), 2, "--n");
+    assert_one_clean_error(
+        &run(&["bench", "--n", "1000000000000000"], &[]),
+        1,
+        "--n 1000000000000000 is too large",
+    );
+    assert_one_clean_error(
+        &run(&["bench-run", "bogus", "--n", "10"], &[]),
+        1,
+        "unknown bench method \"bogus\"",
+    );
+}
