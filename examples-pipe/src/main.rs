@@ -71,7 +71,7 @@ enum Scene {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum)]
 enum Via {
     /// An OS pipe: one direction, a kernel buffer we can enlarge
     Pipe,
