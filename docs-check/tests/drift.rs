@@ -1,0 +1,555 @@
+//! The book must say what the code does. These tests fail when it drifts:
+//!
+//! * every relative link in docs/ (recursively) and README.md reaches a file, every
+//!   `#anchor` a heading of that page (the code host's slug rules), and every `#L123`
+//!   on a source file a line that exists;
+//! * every page under docs/ is in the book's table of contents (SUMMARY.md);
+//! * every program has a chapter, and every scene its `--help` lists has a heading in
+//!   that chapter that names it;
+//! * every `cargo run -p ...` command quoted in docs/ and README.md names a package of
+//!   the workspace and a scene of that program, and exits 0 when run at small sizes.
+//!
+//! Each test lists every problem it finds, with file and line, not just the first.
+//! The programs are built once (a nested `cargo build` into this test's own target
+//! directory, which is quick when `cargo test` has just built them) and run straight
+//! from there.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use docs_check::{
+    CargoRun, Help, SmallSize, anchors, at_small_size, cargo_run_commands, chosen_command,
+    heading_names, is_external, links, parse_cargo_run, parse_help, read_page,
+};
+
+/// Sub-commands that are not scenes of the lesson.
+const NOT_SCENES: [&str; 2] = ["help", "bench"];
+
+/// The package that holds the exercises' worked solutions (`--example NAME`).
+const EXERCISES: &str = "exercises";
+
+/// One quoted command may take this long before it counts as hung.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+#[test]
+fn links_and_anchors_resolve() {
+    let mut problems = Vec::new();
+    for file in markdown_files() {
+        let page = read_page(&read(&file));
+        for link in links(&page) {
+            if let Err(problem) = check_link(&file, &link.text) {
+                problems.push(format!(
+                    "{}:{}: link `{}`: {problem}",
+                    shown(&file),
+                    link.line,
+                    link.text
+                ));
+            }
+        }
+    }
+    report("broken links or anchors", problems);
+}
+
+#[test]
+fn every_page_is_in_the_book() {
+    let summary_path = root().join("docs/SUMMARY.md");
+    let summary = read_page(&read(&summary_path));
+    let listed: BTreeSet<PathBuf> = links(&summary)
+        .iter()
+        .map(|link| {
+            normalize(
+                &root()
+                    .join("docs")
+                    .join(link.text.split('#').next().unwrap()),
+            )
+        })
+        .collect();
+    let problems = markdown_files()
+        .into_iter()
+        .filter(|file| file.starts_with(root().join("docs")) && *file != summary_path)
+        .filter(|file| !listed.contains(&normalize(file)))
+        .map(|file| {
+            format!(
+                "{} is not in docs/SUMMARY.md, so the book does not show it",
+                shown(&file)
+            )
+        })
+        .collect();
+    report("pages missing from the book", problems);
+}
+
+#[test]
+fn every_program_and_scene_has_a_chapter_section() {
+    let mut problems = Vec::new();
+    for program in programs() {
+        let scenes: Vec<&String> = program
+            .help
+            .commands
+            .iter()
+            .filter(|c| !NOT_SCENES.contains(&c.as_str()))
+            .collect();
+        let chapter = root()
+            .join("docs")
+            .join(format!("{}.md", program.short_name()));
+        if !chapter.exists() {
+            problems.push(format!(
+                "{} has no chapter: {} does not exist (its scenes: {})",
+                program.package,
+                shown(&chapter),
+                list(&scenes)
+            ));
+            continue;
+        }
+        let page = read_page(&read(&chapter));
+        for scene in scenes {
+            if !page.headings.iter().any(|h| heading_names(&h.text, scene)) {
+                problems.push(format!(
+                    "{}: no heading names the scene `{scene}` of {}",
+                    shown(&chapter),
+                    program.package
+                ));
+            }
+        }
+    }
+    report("programs or scenes without a chapter section", problems);
+}
+
+#[test]
+fn quoted_cargo_run_commands_run_at_small_sizes() {
+    let members = workspace_members();
+    let scratch = Scratch::new();
+    let mut problems = Vec::new();
+    let mut already_run = BTreeSet::new();
+    for file in markdown_files() {
+        let page = read_page(&read(&file));
+        for code in &page.code {
+            for command in cargo_run_commands(&code.text) {
+                let Some(run) = parse_cargo_run(&command) else {
+                    continue; // `cargo run` named in passing, no package: not a command
+                };
+                if let Err(problem) = check_command(&run, &members, &scratch, &mut already_run) {
+                    problems.push(format!(
+                        "{}:{}: `{command}`: {problem}",
+                        shown(&file),
+                        code.line
+                    ));
+                }
+            }
+        }
+    }
+    report("quoted commands that do not run", problems);
+}
+
+// -------------------------------------------------------------------------------
+// Links
+// -------------------------------------------------------------------------------
+
+fn check_link(from: &Path, target: &str) -> Result<(), String> {
+    if is_external(target) {
+        return Ok(());
+    }
+    let (path, anchor) = match target.split_once('#') {
+        Some((path, anchor)) => (path, Some(anchor)),
+        None => (target, None),
+    };
+    let path = path.split('?').next().unwrap_or_default();
+    let file = if path.is_empty() {
+        from.to_path_buf()
+    } else if let Some(from_root) = path.strip_prefix('/') {
+        root().join(from_root)
+    } else {
+        from.parent().expect("a file has a folder").join(path)
+    };
+    if !file.exists() {
+        return Err(format!("{} does not exist", shown(&normalize(&file))));
+    }
+    let Some(anchor) = anchor.filter(|a| !a.is_empty()) else {
+        return Ok(());
+    };
+    if file.is_dir() {
+        return Err("an anchor on a folder".into());
+    }
+    if file.extension().is_some_and(|e| e == "md") {
+        let offered = anchors(&read_page(&read(&file)));
+        if offered.iter().any(|a| a == anchor) {
+            return Ok(());
+        }
+        return Err(format!(
+            "no heading of {} has the anchor `#{anchor}`",
+            shown(&normalize(&file))
+        ));
+    }
+    // `#L12` or `#L12-L20` on a source file: those lines must exist.
+    let last_line = anchor
+        .split('-')
+        .map(|part| part.strip_prefix('L').and_then(|n| n.parse::<usize>().ok()))
+        .collect::<Option<Vec<usize>>>()
+        .and_then(|lines| lines.into_iter().max())
+        .ok_or_else(|| format!("`#{anchor}` on a source file must be `#L<line>`"))?;
+    let lines = read(&file).lines().count();
+    if last_line == 0 || last_line > lines {
+        return Err(format!(
+            "{} has {lines} lines, so line {last_line} does not exist",
+            shown(&normalize(&file))
+        ));
+    }
+    Ok(())
+}
+
+// -------------------------------------------------------------------------------
+// Programs and the commands that run them
+// -------------------------------------------------------------------------------
+
+/// A program of the workspace, built, with what its `--help` says.
+struct Program {
+    package: String,
+    binary: PathBuf,
+    help: Help,
+}
+
+impl Program {
+    /// `examples-mmap` -> `mmap`, the name of its chapter.
+    fn short_name(&self) -> &str {
+        self.package
+            .strip_prefix("examples-")
+            .unwrap_or(&self.package)
+    }
+}
+
+/// Builds every program (and the exercises' solutions) once for all tests.
+fn programs() -> &'static [Program] {
+    static PROGRAMS: OnceLock<Vec<Program>> = OnceLock::new();
+    PROGRAMS.get_or_init(|| {
+        let packages: Vec<String> = workspace_members()
+            .into_iter()
+            .filter(|m| m.starts_with("examples-"))
+            .collect();
+        let mut build = cargo_build();
+        build.args(["--quiet", "--bins"]);
+        for package in &packages {
+            build.args(["-p", package]);
+        }
+        if workspace_members().iter().any(|m| m == EXERCISES) {
+            build.args(["-p", EXERCISES, "--examples"]);
+        }
+        let status = build.status().expect("could not run cargo build");
+        assert!(
+            status.success(),
+            "cargo build of the programs failed ({status}): see its output above"
+        );
+        packages
+            .into_iter()
+            .map(|package| {
+                let binary = profile_dir().join(&package);
+                let help = help_of(&binary);
+                Program {
+                    package,
+                    binary,
+                    help,
+                }
+            })
+            .collect()
+    })
+}
+
+/// `cargo build`, into the target directory and profile this test was built in.
+fn cargo_build() -> Command {
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let profile_dir = profile_dir();
+    let target_dir = profile_dir.parent().expect("a profile folder has a parent");
+    cargo
+        .current_dir(root())
+        .arg("build")
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => {}
+        Some(profile) => {
+            cargo.args(["--profile", profile]);
+        }
+    }
+    cargo
+}
+
+/// target/debug (or target/release, ...): this test runs from its `deps` folder.
+fn profile_dir() -> PathBuf {
+    let test = std::env::current_exe().expect("the test knows its path");
+    test.parent()
+        .and_then(Path::parent)
+        .expect("the test runs from <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+fn help_of(binary: &Path) -> Help {
+    let output = Command::new(binary)
+        .arg("--help")
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {} --help: {e}", binary.display()));
+    assert!(
+        output.status.success(),
+        "{} --help failed",
+        binary.display()
+    );
+    parse_help(&String::from_utf8_lossy(&output.stdout))
+}
+
+fn check_command(
+    run: &CargoRun,
+    members: &[String],
+    scratch: &Scratch,
+    already_run: &mut BTreeSet<Vec<String>>,
+) -> Result<(), String> {
+    if !members.contains(&run.package) {
+        return Err(format!(
+            "`{}` is not a package of the workspace (members: {})",
+            run.package,
+            list(members)
+        ));
+    }
+    let (binary, help) = match (&run.example, run.package.as_str()) {
+        (Some(example), EXERCISES) => {
+            let source = root()
+                .join(EXERCISES)
+                .join("examples")
+                .join(format!("{example}.rs"));
+            if !source.exists() {
+                return Err(format!("{} does not exist", shown(&source)));
+            }
+            programs(); // builds the examples too
+            let binary = profile_dir().join("examples").join(example);
+            let help = help_of(&binary);
+            (binary, help)
+        }
+        (Some(_), package) => return Err(format!("{package} has no examples to run")),
+        (None, package) => match programs().iter().find(|p| p.package == package) {
+            Some(program) => (program.binary.clone(), program.help.clone()),
+            // Another member (xtask, a library): it exists; running it is not our job.
+            None => return Ok(()),
+        },
+    };
+    if let Some(command) = chosen_command(&run.args, &help)
+        && !help.commands.contains(&command)
+    {
+        return Err(format!(
+            "`{command}` is not a scene of {} (its --help lists: {})",
+            run.package,
+            list(&help.commands)
+        ));
+    }
+    let mut args = at_small_size(&run.args, &small_sizes(&run.package), &help);
+    let mut key = vec![binary.display().to_string()];
+    key.extend(args.iter().cloned());
+    if !already_run.insert(key) {
+        return Ok(());
+    }
+    let segment = scratch.rename_names_and_paths(&mut args);
+    let outcome = scratch.run(&binary, &args);
+    if let Some(segment) = segment {
+        // A quoted `--keep` leaves the segment behind on purpose; this test must not.
+        let _ = std::fs::remove_file(Path::new("/dev/shm").join(segment));
+    }
+    outcome.map_err(|problem| format!("ran `{} {}`: {problem}", run.package, args.join(" ")))
+}
+
+/// The sizes a quick run uses: small enough for the whole test to take seconds.
+fn small_sizes(package: &str) -> Vec<SmallSize> {
+    let n = |small, largest| SmallSize {
+        flag: "--n",
+        small,
+        largest,
+    };
+    let count = |flag, small, largest| SmallSize {
+        flag,
+        small,
+        largest,
+    };
+    match package {
+        // n is the side of an (n, n) array
+        "examples-argument" | "examples-pipe" | "examples-queue" => {
+            vec![n(64, 2000), count("--producers", 4, 8)]
+        }
+        "examples-mmap" => vec![n(4096, 1_000_000), count("--children", 4, 8)],
+        "examples-shm" | "examples-manager" => vec![n(4096, 10_000_000), count("--clients", 4, 16)],
+        _ => vec![n(64, 1000)],
+    }
+}
+
+/// A private folder for the quoted commands' files, removed at the end.
+struct Scratch {
+    dir: PathBuf,
+    serial: std::cell::Cell<u32>,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("docs-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("could not make a scratch folder");
+        Scratch {
+            dir,
+            serial: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Quoted names and paths (`--name demo`, `--path data.f32`) may collide with
+    /// another run on the same machine: give each run its own. Returns the segment
+    /// name chosen, to remove it afterwards.
+    fn rename_names_and_paths(&self, args: &mut [String]) -> Option<String> {
+        let serial = self.serial.get() + 1;
+        self.serial.set(serial);
+        let mut segment = None;
+        for at in 1..args.len() {
+            match args[at - 1].as_str() {
+                "--name" => {
+                    let name = format!("docs-check-{}-{serial}", std::process::id());
+                    args[at] = name.clone();
+                    segment = Some(name);
+                }
+                "--path" => {
+                    let file = Path::new(&args[at]).file_name().unwrap_or("data".as_ref());
+                    let path = self
+                        .dir
+                        .join(format!("{serial}-{}", file.to_string_lossy()));
+                    args[at] = path.display().to_string();
+                }
+                _ => {}
+            }
+        }
+        segment
+    }
+
+    /// Runs a program in the scratch folder; Ok when it exits 0 within the deadline.
+    fn run(&self, binary: &Path, args: &[String]) -> Result<(), String> {
+        let serial = self.serial.get();
+        let stdout = self.dir.join(format!("{serial}.out"));
+        let stderr = self.dir.join(format!("{serial}.err"));
+        let mut child = Command::new(binary)
+            .args(args)
+            .current_dir(&self.dir)
+            .env_remove("EXAMPLES_CHILD_FAULT")
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout).expect("scratch file"))
+            .stderr(File::create(&stderr).expect("scratch file"))
+            .spawn()
+            .map_err(|e| format!("could not start it: {e}"))?;
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                break status;
+            }
+            if started.elapsed() > DEADLINE {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "still running after {} s; killed",
+                    DEADLINE.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if status.success() {
+            return Ok(());
+        }
+        let errors = read(&stderr);
+        let last: Vec<&str> = errors.lines().rev().take(3).collect();
+        let last: Vec<&str> = last.into_iter().rev().collect();
+        Err(format!("{status}: {}", last.join(" / ")))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// -------------------------------------------------------------------------------
+// Files
+// -------------------------------------------------------------------------------
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("docs-check lives in the workspace")
+        .to_path_buf()
+}
+
+/// README.md and every Markdown file under docs/, in a stable order.
+fn markdown_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("could not list {}: {e}", dir.display()))
+            .map(|entry| entry.expect("a folder entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                found.push(path);
+            }
+        }
+    }
+    let mut files = vec![root().join("README.md")];
+    walk(&root().join("docs"), &mut files);
+    files
+}
+
+/// The `members` of the workspace's Cargo.toml.
+fn workspace_members() -> Vec<String> {
+    let manifest = read(&root().join("Cargo.toml"));
+    let list = manifest
+        .split_once("members = [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list)
+        .expect("Cargo.toml lists its members");
+    list.split(',')
+        .map(|m| m.trim().trim_matches('"').to_string())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("could not read {}: {e}", path.display()))
+}
+
+/// `a/b/../c` -> `a/c`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A path as the workspace names it: `docs/mmap.md`.
+fn shown(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn list<T: AsRef<str>>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn report(what: &str, problems: Vec<String>) {
+    if !problems.is_empty() {
+        panic!("{} {what}:\n  {}\n", problems.len(), problems.join("\n  "));
+    }
+}
