@@ -12,7 +12,10 @@
 //!   place (`RawArray`); the forked child inherits it.
 //! - `copy-in`: an existing ordinary array copied into a fresh shared mapping
 //!   first (`Array`), then the same forked child.
+//!
+//! `bench` times the three methods the tutorial's way (bench.rs).
 
+mod bench;
 mod cleanup;
 mod memory;
 mod segment;
@@ -73,9 +76,25 @@ enum Scene {
     Anonymous,
     /// Array: an existing array copied into a fresh shared mapping, then fork [n = 100000000]
     CopyIn,
+    /// Time the three methods and their floors the tutorial's way: n f64 ones
+    /// shared with one child that reads the length [n = 100000000]
+    Bench {
+        /// Timed runs per method, after one warm-up
+        #[arg(long, default_value_t = bench_protocol::DEFAULT_REPEATS, value_parser = clap::value_parser!(u32).range(1..))]
+        repeats: u32,
+    },
     /// The child of `named` (started by the parent, not by hand).
     #[command(hide = true)]
     ChildNamed {
+        #[arg(long)]
+        parent_pid: i32,
+    },
+    /// One timed run of one bench method, in a fresh process.
+    #[command(hide = true)]
+    BenchRun { method: bench::Method },
+    /// The child of the bench's `named-shm` method.
+    #[command(hide = true)]
+    BenchChild {
         #[arg(long)]
         parent_pid: i32,
     },
@@ -92,11 +111,21 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    if let Some(Scene::ChildNamed { parent_pid }) = cli.scene {
-        return child_named(&cli, Pid::from_raw(parent_pid));
+    match cli.scene {
+        Some(Scene::ChildNamed { parent_pid }) => {
+            return child_named(&cli, Pid::from_raw(parent_pid));
+        }
+        Some(Scene::Bench { repeats }) => return bench::run(cli.n, repeats),
+        Some(Scene::BenchChild { parent_pid }) => {
+            return bench::child(cli.name.as_deref(), cli.n, Pid::from_raw(parent_pid));
+        }
+        _ => {}
     }
     // Before anything exists that would need removing.
     cleanup::install_signal_cleanup()?;
+    if let Some(Scene::BenchRun { method }) = cli.scene {
+        return bench::run_once(method, cli.n);
+    }
     let scenes = match cli.scene {
         Some(scene) => vec![scene],
         None => vec![Scene::Named, Scene::Anonymous, Scene::CopyIn],
@@ -109,7 +138,10 @@ fn run(cli: Cli) -> Result<()> {
             Scene::Named => named(&cli)?,
             Scene::Anonymous => anonymous(&cli)?,
             Scene::CopyIn => copy_in(&cli)?,
-            Scene::ChildNamed { .. } => unreachable!("handled above"),
+            Scene::ChildNamed { .. }
+            | Scene::Bench { .. }
+            | Scene::BenchRun { .. }
+            | Scene::BenchChild { .. } => unreachable!("handled above"),
         }
     }
     Ok(())

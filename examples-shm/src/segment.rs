@@ -9,11 +9,13 @@
 //! registry in step, so that whichever comes first (an early unlink, `Drop`, or
 //! the SIGINT/SIGTERM thread) removes the name exactly once.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
-use nix::sys::mman::{MmapAdvise, madvise, shm_unlink};
+use nix::fcntl::OFlag;
+use nix::sys::mman::{MmapAdvise, madvise, shm_open, shm_unlink};
+use nix::sys::stat::Mode;
 use shared_memory::{Shmem, ShmemConf, ShmemError};
 
 use crate::cleanup;
@@ -50,12 +52,18 @@ pub fn parse_name(text: &str) -> Result<String, String> {
 /// Unique per run (two students on one machine must not collide) and short
 /// (macOS allows 31 bytes): "/exshm-<pid>-<8 random hex digits>".
 pub fn default_name() -> String {
+    fresh_name("exshm")
+}
+
+/// "/<prefix>-<pid>-<8 random hex digits>"; the bench uses "exshm-bench", so a
+/// segment it ever left behind says where it came from.
+pub fn fresh_name(prefix: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
     // std seeds every RandomState from the OS's random source: enough for a name.
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    format!("/exshm-{}-{:08x}", std::process::id(), random as u32)
+    format!("/{prefix}-{}-{:08x}", std::process::id(), random as u32)
 }
 
 /// The file that represents segment `name` on Linux ("/x" -> "/dev/shm/x").
@@ -73,6 +81,29 @@ impl NamedSegment {
     /// Create a new segment of `bytes` bytes; never reuse an existing one,
     /// unless `replace` says to unlink it first.
     pub fn create(name: &str, bytes: usize, replace: bool) -> Result<Self> {
+        let segment = Self::create_unallocated(name, bytes, replace)?;
+        segment.populate()?;
+        Ok(segment)
+    }
+
+    /// Create a new segment of `bytes` bytes holding `value` everywhere, written
+    /// through the segment's file instead of through the mapping (the bench's way).
+    ///
+    /// Why it is faster: a page that is first touched through a mapping is
+    /// allocated, zeroed by the kernel, and only then overwritten with our values;
+    /// `write` into a tmpfs file allocates each page as it copies a whole page
+    /// into it, and skips the zeroing. Measured here for 800 MB: 0.4 s of CPU
+    /// time against 0.7 s for `create` plus a fill through the mapping. A full
+    /// /dev/shm is still an error (ENOSPC from `write`), never a SIGBUS.
+    pub fn create_filled(name: &str, bytes: usize, value: f64) -> Result<Self> {
+        let segment = Self::create_unallocated(name, bytes, false)?;
+        segment.write_everywhere(value)?;
+        Ok(segment)
+    }
+
+    /// A segment with its size set but no page allocated: touching a page that
+    /// /dev/shm has no room for would be a SIGBUS, so callers allocate right away.
+    fn create_unallocated(name: &str, bytes: usize, replace: bool) -> Result<Self> {
         // Hold the registry while the segment comes into existence, so that a
         // Ctrl-C at this moment still finds its name (see cleanup::registry).
         let mut registry = cleanup::registry();
@@ -101,12 +132,10 @@ impl NamedSegment {
         };
         registry.segment = Some(name.to_owned());
         drop(registry);
-        let segment = NamedSegment {
+        Ok(NamedSegment {
             shmem,
             name: name.to_owned(),
-        };
-        segment.populate()?;
-        Ok(segment)
+        })
     }
 
     /// Allocate every page now. /dev/shm is a tmpfs with a size limit, and
@@ -128,6 +157,36 @@ impl NamedSegment {
                 err.desc()
             ),
         }
+    }
+
+    /// Write `value` into every 8 bytes of the segment with `pwrite` on a second
+    /// descriptor of the same segment (shared_memory keeps its own to itself).
+    fn write_everywhere(&self, value: f64) -> Result<()> {
+        let fd = shm_open(self.name.as_str(), OFlag::O_WRONLY, Mode::empty())
+            .with_context(|| format!("cannot open {} to fill it", self.name))?;
+        let file = std::fs::File::from(fd);
+        // 1 MiB of values, written again and again: large writes, few system calls.
+        let chunk = value.to_ne_bytes().repeat(1 << 17);
+        let bytes = self.shmem.len();
+        let mut offset = 0;
+        while offset < bytes {
+            let len = chunk.len().min(bytes - offset);
+            file.write_all_at(&chunk[..len], offset as u64)
+                .with_context(|| {
+                    format!(
+                        "cannot fill {} MB of {} in /dev/shm; see `df -h /dev/shm`",
+                        bytes / 1_000_000,
+                        self.name
+                    )
+                })?;
+            offset += len;
+        }
+        Ok(())
+    }
+
+    /// The segment's name, with its leading '/'.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The permission bits of /dev/shm/<name>, to show that they are 0600.

@@ -575,3 +575,137 @@ fn sigkill_of_the_parent_with_keep_leaves_the_segment_as_documented() {
     );
     assert_nothing_left(&marker, Some(&name));
 }
+
+/// Segments whose name says a bench made them: "exshm-bench-<pid>-<random>".
+fn bench_segments() -> Vec<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|dir| {
+            dir.flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with("exshm-bench-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Bench segments that appeared since `before` and whose creator has exited:
+/// left behind. (A segment of a live process may be another bench at work.)
+fn bench_segments_left(before: &[String]) -> Vec<String> {
+    bench_segments()
+        .into_iter()
+        .filter(|name| !before.contains(name))
+        .filter(|name| {
+            let pid = name.split('-').nth(2).unwrap_or("");
+            !Path::new(&format!("/proc/{pid}")).exists()
+        })
+        .collect()
+}
+
+#[test]
+fn bench_prints_one_line_per_method_and_leaves_no_segment_even_when_it_fails() {
+    let before = bench_segments();
+    let marker = marker("bench");
+    let done = run(&["bench", "--n", "1000", "--repeats", "1"], None, &marker);
+    assert_eq!(done.code(), Some(0), "{done:?}");
+    let methods: Vec<&str> = done
+        .stdout
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "floor",
+            "floor-named-shm",
+            "floor-anonymous",
+            "named-shm",
+            "anonymous",
+            "copy-in"
+        ],
+        "{done:?}"
+    );
+    for line in done.stdout.lines() {
+        let fields: Vec<(&str, &str)> = line
+            .split(' ')
+            .skip(1)
+            .map(|field| field.split_once('=').unwrap())
+            .collect();
+        let keys: Vec<&str> = fields.iter().map(|(key, _)| *key).collect();
+        assert_eq!(
+            keys,
+            ["median", "min", "max", "peak_parent_mb", "peak_child_mb"],
+            "{line}"
+        );
+        assert!(
+            fields.iter().all(|(_, value)| value.parse::<f64>().is_ok()),
+            "{line}"
+        );
+    }
+    assert!(done.stderr.is_empty(), "{done:?}");
+    assert_nothing_left(&marker, None);
+    assert_eq!(bench_segments_left(&before), Vec::<String>::new());
+
+    // A failing child stops the bench at the first method with a child, with
+    // one error line; the segment of that run is gone all the same.
+    for (fault, status) in [("exit", "exit status 3"), ("panic", "exit status 101")] {
+        let marker = crate::marker("bench-fault");
+        let done = run(
+            &["bench", "--n", "1000", "--repeats", "1"],
+            Some(fault),
+            &marker,
+        );
+        assert_eq!(done.code(), Some(1), "{fault}: {done:?}");
+        let expected = format!(
+            "error: the named-shm run failed (exit status: 1): error: the child process failed: {status}"
+        );
+        assert_eq!(done.error_lines(), [expected.as_str()], "{done:?}");
+        assert_eq!(done.stdout.lines().count(), 3, "only the floors: {done:?}");
+        assert_nothing_left(&marker, None);
+        assert_eq!(bench_segments_left(&before), Vec::<String>::new());
+    }
+    // The forked children fail the same way.
+    for method in ["anonymous", "copy-in"] {
+        let marker = crate::marker("bench-fork-fault");
+        let done = run(&["bench-run", method, "--n", "1000"], Some("exit"), &marker);
+        assert_eq!(done.code(), Some(1), "{method}: {done:?}");
+        assert_eq!(
+            done.error_lines(),
+            ["error: the child process failed: exit status 3"],
+            "{done:?}"
+        );
+        assert_nothing_left(&marker, None);
+    }
+}
+
+#[test]
+fn an_interrupted_bench_run_removes_its_segment() {
+    let marker = marker("bench-int");
+    let started = start(
+        &["bench-run", "named-shm", "--n", "1000"],
+        Some("sleep"),
+        &marker,
+    );
+    let pid = started.child.id();
+    let prefix = format!("exshm-bench-{pid}-");
+    // Wait until the segment exists and the child has started (it then sleeps).
+    let until = Instant::now() + DEADLINE;
+    while !(bench_segments().iter().any(|n| n.starts_with(&prefix))
+        && processes_with(&marker).len() == 2)
+    {
+        assert!(Instant::now() < until, "the bench run never got going");
+        thread::sleep(Duration::from_millis(20));
+    }
+    send(pid as i32, "INT");
+    let done = started.finish();
+    assert_eq!(done.code(), Some(130), "{done:?}");
+    assert_eq!(
+        done.error_lines(),
+        ["error: interrupted by SIGINT; cleaned up"],
+        "{done:?}"
+    );
+    assert_nothing_left(&marker, None);
+    assert!(
+        !bench_segments().iter().any(|n| n.starts_with(&prefix)),
+        "the segment was left behind"
+    );
+}

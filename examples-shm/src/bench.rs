@@ -1,0 +1,206 @@
+//! `examples-shm bench`: the tutorial "Fastest Way To Share NumPy Array Between
+//! Processes", measured for this program's three methods.
+//!
+//! Each method creates n f64 ones, shares them with one new child process that
+//! checks the length, and waits for it. The rows, in order:
+//!
+//! - `floor`: `bench_protocol::ones(n)` in one process, no child: an ordinary
+//!   array, in huge pages where the kernel allows (as numpy's `ones`).
+//! - `floor-named-shm`, `floor-anonymous`: the same kind of memory as the method
+//!   of that name, created and filled in one process, no child. Shared memory is
+//!   a different kind of memory (tmpfs pages, see below), so each sharing method
+//!   is judged against its own floor: the difference is the cost of sharing.
+//! - `named-shm` (Python's `SharedMemory`): a named segment, filled with ones; a
+//!   spawned child opens it by name; the parent waits, then unlinks the name.
+//! - `anonymous` (`RawArray`): a MAP_SHARED anonymous mapping filled in place;
+//!   a forked child inherits it.
+//! - `copy-in` (`Array`): an existing ordinary array copied into a fresh shared
+//!   mapping, then the same forked child. The original is still held while the
+//!   child runs, as in Python: this method holds two arrays at its peak.
+//!
+//! The levers, measured on this machine (docs/shm.md, "Benchmark"):
+//! - The named segment is filled by writing through its file
+//!   ([`NamedSegment::create_filled`]): the kernel then does not zero each page
+//!   before we overwrite it. This is 40% less work than a fill through the mapping,
+//!   with or without MADV_POPULATE_WRITE (which the `named` scene uses).
+//! - Huge pages are no lever for shared memory here: shared anonymous mappings
+//!   and /dev/shm are tmpfs, and /sys/kernel/mm/transparent_hugepage/shmem_enabled
+//!   says `never`, so MADV_HUGEPAGE changes nothing (ShmemPmdMapped stays 0) and
+//!   the bench does not ask for it. Only `floor` and copy-in's original array,
+//!   ordinary memory, get huge pages.
+
+use std::io::Write;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use nix::unistd::{ForkResult, Pid, fork, getpid};
+
+use crate::cleanup;
+use crate::memory::{Mapped, SharedMapping, array_size, view_mut};
+use crate::segment::{self, NamedSegment};
+
+/// The bench's rows, in the order they are printed.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    Floor,
+    FloorNamedShm,
+    FloorAnonymous,
+    NamedShm,
+    Anonymous,
+    CopyIn,
+}
+
+/// `bench`: every method, each run in a fresh process (`bench-run <method>`).
+pub fn run(n: Option<u64>, repeats: u32) -> Result<()> {
+    let n = n.unwrap_or(bench_protocol::DEFAULT_N);
+    // Refuse an impossible size once, before any run: copy-in needs two arrays.
+    array_size(n, 2)?;
+    let names: Vec<String> = Method::value_variants()
+        .iter()
+        .filter_map(|method| Some(method.to_possible_value()?.get_name().to_owned()))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    bench_protocol::run_methods(&names, n, repeats)
+}
+
+/// `bench-run <method>`: one timed run, in this fresh process.
+pub fn run_once(method: Method, n: Option<u64>) -> Result<()> {
+    let arrays = if method == Method::CopyIn { 2 } else { 1 };
+    let (n, bytes) = array_size(n.unwrap_or(bench_protocol::DEFAULT_N), arrays)?;
+    bench_protocol::time_one_run(|| match method {
+        Method::Floor => check_length(std::hint::black_box(bench_protocol::ones(n)).len(), n),
+        Method::FloorNamedShm => {
+            let segment = segment_of_ones(bytes)?;
+            check_length(length(&segment), n)
+            // `segment` drops here: the name is unlinked, the pages freed.
+        }
+        Method::FloorAnonymous => check_length(length(&mapping_of_ones(n, bytes)?), n),
+        Method::NamedShm => named_shm(n, bytes),
+        Method::Anonymous => {
+            let shared = mapping_of_ones(n, bytes)?;
+            fork_and_wait(|| check_length(length(&shared), n))
+        }
+        Method::CopyIn => copy_in(n, bytes),
+    })
+}
+
+/// A new named segment holding n ones, written through its file (the lever).
+fn segment_of_ones(bytes: usize) -> Result<NamedSegment> {
+    NamedSegment::create_filled(&segment::fresh_name("exshm-bench"), bytes, 1.0)
+}
+
+/// A new shared anonymous mapping, filled with ones in place, as in the scene.
+fn mapping_of_ones(n: usize, bytes: usize) -> Result<SharedMapping> {
+    let shared = SharedMapping::new(bytes)?;
+    // SAFETY: a fresh read-write mapping of `bytes` bytes that no other process
+    // has yet (no child exists); the view is dropped at the end of the statement.
+    unsafe { view_mut(&shared, n) }?.fill(1.0);
+    Ok(shared)
+}
+
+fn named_shm(n: usize, bytes: usize) -> Result<()> {
+    let segment = segment_of_ones(bytes)?;
+    let child = Command::new(std::env::current_exe()?)
+        .args([
+            "bench-child",
+            "--name",
+            segment.name(),
+            "--n",
+            &n.to_string(),
+        ])
+        .args(["--parent-pid", &getpid().to_string()])
+        .stdin(Stdio::null())
+        .spawn()
+        .context("cannot start the child process")?;
+    let pid = Pid::from_raw(child.id() as i32);
+    cleanup::watch_child(pid);
+    cleanup::wait_child(pid)?;
+    // An error above returns early and drops the segment there: the name goes
+    // on every path, and Ctrl-C removes it through the cleanup registry.
+    drop(segment);
+    Ok(())
+}
+
+/// `bench-child`: the spawned child of `named-shm`. It knows only the name and n.
+pub fn child(name: Option<&str>, n: Option<u64>, parent: Pid) -> Result<()> {
+    cleanup::child_start(parent)?;
+    let name = name.context("the child needs --name")?;
+    let n = usize::try_from(n.context("the child needs --n")?)?;
+    let shmem = segment::open(name)?;
+    cleanup::child_fault();
+    check_length(length(&shmem), n)?;
+    bench_protocol::report_child_peak();
+    Ok(())
+}
+
+fn copy_in(n: usize, bytes: usize) -> Result<()> {
+    let original = bench_protocol::ones(n);
+    // The extra step: a second array's worth of shared pages, and one memcpy.
+    let shared = SharedMapping::new(bytes)?;
+    {
+        // SAFETY: a fresh read-write mapping of `bytes` bytes, no child yet; the
+        // view ends with this block, before the fork.
+        let mut copy = unsafe { view_mut(&shared, n) }?;
+        copy.as_slice_mut()
+            .context("a fresh mapping is one contiguous slice")?
+            .copy_from_slice(&original);
+    }
+    fork_and_wait(|| check_length(length(&shared), n))?;
+    // Held until here on purpose: the array being shared usually stays in use.
+    drop(original);
+    Ok(())
+}
+
+/// Fork a child that runs `check` (it only reads a length), and wait for it.
+fn fork_and_wait(check: impl FnOnce() -> Result<()>) -> Result<()> {
+    let parent = getpid();
+    // Anything still buffered would be printed twice, once by each process.
+    std::io::stdout().flush()?;
+    // SAFETY: the child gets a copy of this process with only this thread. The
+    // other thread (cleanup.rs) is parked in sigwait holding no lock, except
+    // while it handles a signal, and then the parent is exiting and the child
+    // dies by its parent-death signal. The child only reads a length, prints
+    // (no other thread holds stdout) and may allocate an error message (glibc
+    // resets its malloc locks in a fork child). It leaves with `process::exit`,
+    // even after a panic, so it never returns into the parent's code and no
+    // destructor of the parent's objects runs twice.
+    match unsafe { fork() }.context("fork failed")? {
+        ForkResult::Child => {
+            let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
+                cleanup::child_start(parent)?;
+                cleanup::child_fault();
+                check()?;
+                bench_protocol::report_child_peak();
+                Ok(())
+            }));
+            let code = match outcome {
+                Ok(Ok(())) => 0,
+                Ok(Err(err)) => {
+                    eprintln!("error: {err:#}");
+                    1
+                }
+                Err(_panic) => 101, // the message is already on stderr
+            };
+            let _ = std::io::stdout().flush();
+            std::process::exit(code);
+        }
+        ForkResult::Parent { child } => {
+            cleanup::watch_child(child);
+            cleanup::wait_child(child)
+        }
+    }
+}
+
+/// How many f64 values the memory holds: the length the child reads.
+fn length(memory: &impl Mapped) -> usize {
+    memory.bytes() / size_of::<f64>()
+}
+
+fn check_length(found: usize, n: usize) -> Result<()> {
+    if found != n {
+        bail!("expected {n} values but found {found}");
+    }
+    Ok(())
+}
