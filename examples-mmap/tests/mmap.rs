@@ -566,3 +566,60 @@ fn locked_children_wait_for_a_lock_held_by_another_process() {
     std::fs::remove_file(&path).unwrap();
     world.assert_nothing_left();
 }
+
+/// A Python with numpy: EXAMPLES_PYTHON, else python3. Without one the test skips with
+/// a line, unless EXAMPLES_REQUIRE_PYTHON is set (CI sets it): then it fails.
+fn python_with_numpy() -> Option<String> {
+    let python = std::env::var("EXAMPLES_PYTHON").unwrap_or_else(|_| "python3".into());
+    let found = Command::new(&python)
+        .args(["-c", "import numpy"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if found {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("EXAMPLES_REQUIRE_PYTHON").is_none(),
+        "no Python with numpy at {python:?} (EXAMPLES_PYTHON)"
+    );
+    eprintln!("skipped: no Python with numpy (set EXAMPLES_PYTHON to one)");
+    None
+}
+
+#[test]
+fn numpy_opens_our_file_and_python_takes_part_in_the_lock() {
+    let Some(python) = python_with_numpy() else {
+        return;
+    };
+    let world = World::new("python");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/python/mmap_numpy.py");
+    let child = Command::new(python)
+        .args([
+            script,
+            BIN,
+            "--n",
+            "200000",
+            "--children",
+            "4",
+            "--hold",
+            "0.5",
+        ])
+        .env("TMPDIR", &world.tmp)
+        .env("EXAMPLES_TEST_MARKER", &world.marker)
+        .env_remove("EXAMPLES_CHILD_FAULT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = finish(child);
+    assert_success(&output);
+    let out = stdout(&output);
+    assert!(
+        out.contains("program still waiting: True, all values still 0: True"),
+        "{out}"
+    );
+    assert!(out.contains("all 200000 values are 4: True"), "{out}");
+    world.assert_nothing_left();
+}
