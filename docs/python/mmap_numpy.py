@@ -33,22 +33,32 @@ def main():
 
     with tempfile.TemporaryDirectory() as scratch:
         path = os.path.join(scratch, "data.f32")
-        with open(path, "wb") as lock_file:
+        with open(path, "w+b") as lock_file:
             # Lock the bytes of value 0. The children lock 1 MiB chunks; the first chunk
             # overlaps ours, so no child can start until we let go.
+            # lockf takes a classic POSIX lock: it belongs to this process and vanishes
+            # as soon as the process closes ANY descriptor of the file. numpy.memmap(path)
+            # opens and closes one, so below we map through lock_file itself. (The
+            # children use open-file-description locks, which do not have this trap.)
             fcntl.lockf(lock_file, fcntl.LOCK_EX, 4, 0)
             run = subprocess.Popen(
                 [args.program, "many-children-locked", "--path", path,
                  "--n", str(args.n), "--children", str(args.children)],
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, text=True,
             )
+            # The parent fills the file and times its floor first; then it starts
+            # the children, who go straight for the lock.
+            for line in run.stdout:
+                if line.startswith("parent: starting"):
+                    break
             time.sleep(args.hold)
             waiting = run.poll() is None
             untouched = os.path.getsize(path) == 4 * args.n and not numpy.memmap(
-                path, dtype="float32", mode="r", shape=(args.n,)).any()
+                lock_file, dtype="float32", mode="r", shape=(args.n,)).any()
             print(f"python: held the lock {args.hold} s: program still waiting: {waiting}, "
                   f"all values still 0: {untouched}")
             fcntl.lockf(lock_file, fcntl.LOCK_UN, 4, 0)
+        run.stdout.read()
         status = run.wait()
         print(f"python: released the lock; the program exited with status {status}")
 
