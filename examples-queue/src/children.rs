@@ -6,7 +6,7 @@
 //! `IpcOneShotServer`, a listening Unix socket in a fresh temporary directory, and
 //! starts this program again with the hidden `child` sub-command and the socket's
 //! path. The child connects and sends back a sender pointing at itself; the parent
-//! sends the child's [`Args`] down it: a put end of the queue, and for some tasks an
+//! sends the child's [`Task`] down it: its end of the queue, and for some tasks an
 //! array. A sender may travel inside a message: the file descriptor goes with it.
 
 use std::path::PathBuf;
@@ -20,17 +20,17 @@ use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use crate::Args;
+use crate::Task;
 
 /// What the child sends first, once connected: where its arguments should go.
-type Hello = IpcSender<Args>;
+type Hello = IpcSender<Task>;
 
 /// A running child, connected, with the channel its arguments go down.
 pub struct Child {
     /// "the child process" or "child process 2 of 4", for error messages.
     label: String,
-    /// The child's arguments go here (send exactly one [`Args`]).
-    pub args: IpcSender<Args>,
+    /// The child's task and arguments go here (send exactly one [`Task`]).
+    pub args: IpcSender<Task>,
     process: std::process::Child,
     started: Instant,
 }
@@ -84,7 +84,7 @@ fn accept(
     server: IpcOneShotServer<Hello>,
     name: &str,
     process: &mut std::process::Child,
-) -> Result<IpcSender<Args>> {
+) -> Result<IpcSender<Task>> {
     let (done, accepted) = mpsc::channel();
     let acceptor = std::thread::spawn(move || done.send(server.accept()));
     loop {
@@ -114,7 +114,7 @@ impl Child {
 }
 
 /// Runs in the child before anything else: the child side of [`start`].
-pub fn connect_to_parent(server: &str, parent: i32) -> Result<Args> {
+pub fn connect_to_parent(server: &str, parent: i32) -> Result<Task> {
     // The parent blocked SIGINT and SIGTERM before starting us, and a blocked mask
     // survives exec: unblock them, or Ctrl-C could not stop this process.
     let mut signals = SigSet::empty();
@@ -137,7 +137,7 @@ pub fn connect_to_parent(server: &str, parent: i32) -> Result<Args> {
     }
     let hello = IpcSender::<Hello>::connect(server.to_owned())
         .context("could not connect to the parent")?;
-    let (args_in, args_out) = ipc::channel::<Args>()?;
+    let (args_in, args_out) = ipc::channel::<Task>()?;
     hello
         .send(args_in)
         .context("could not say hello to the parent")?;

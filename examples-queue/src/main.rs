@@ -16,8 +16,9 @@
 //!
 //! The queue is an `ipc-channel`: typed serde messages over Unix sockets, with the
 //! array's bytes sent raw (see `parcel.rs`). Starting and watching the children is
-//! in `children.rs`.
+//! in `children.rs`; `bench` (the benchmark tutorial's protocol) is in `bench.rs`.
 
+mod bench;
 mod children;
 mod parcel;
 
@@ -49,7 +50,8 @@ struct Cli {
     scene: Option<Scene>,
 
     /// The tutorial's n: each array has shape (n, n), n*n float64 values
-    /// [default: 1000, an 8 MB array, in every scene]
+    /// [default: 1000, an 8 MB array, in every scene]; in bench, the number of
+    /// values [default: 100,000,000]
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     n: Option<u64>,
 
@@ -74,6 +76,17 @@ enum Scene {
     /// Several children put an array each on one queue; the parent gets every one
     /// [--n, default 1000; --producers, default 4]
     ManyProducers,
+    /// Time the queue and the floor the tutorial's way: n float64 ones (1-D,
+    /// default n = 100,000,000) put on a queue for one new child that checks the
+    /// length [--n, the number of values; --repeats, default 3]
+    Bench {
+        /// Timed runs per method, after one warm-up
+        #[arg(long, default_value_t = bench_protocol::DEFAULT_REPEATS, value_parser = clap::value_parser!(u32).range(1..))]
+        repeats: u32,
+    },
+    /// One timed run of one bench method, in a fresh process
+    #[command(hide = true)]
+    BenchRun { method: String },
     /// The child side of every scene: connects to the parent, gets its arguments
     #[command(hide = true)]
     Child {
@@ -115,26 +128,48 @@ fn run(cli: &Cli) -> Result<()> {
         Some(Scene::Queue) => scene_queue(n),
         Some(Scene::ArgumentAndQueue) => scene_argument_and_queue(n),
         Some(Scene::ManyProducers) => scene_many_producers(n, producers),
+        Some(Scene::Bench { repeats }) => {
+            let n = cli.n.unwrap_or(bench_protocol::DEFAULT_N);
+            // The parent's array and the child's.
+            checked_len(n, Some(n), 2)?;
+            bench_protocol::run_methods(&bench::METHODS, n, repeats)
+        }
+        Some(Scene::BenchRun { ref method }) => {
+            let n = cli.n.unwrap_or(bench_protocol::DEFAULT_N);
+            bench::run_once(method, checked_len(n, Some(n), 2)?)
+        }
         Some(Scene::Child { .. }) => unreachable!("handled in main"),
     }
 }
 
-/// Everything a child gets from the parent: Python's `args=(...)`.
+/// What a child is to do, with everything it gets from the parent: Python's
+/// `Process(target=task, args=(...))`.
+///
+/// Each task holds the child's end of the queue. Python hands the whole queue to
+/// the child; an ipc-channel has two ends, and each process gets the one it uses.
+/// A put end (`IpcSender`) may be cloned into many processes; the get end
+/// (`IpcReceiver`) is in exactly one.
 #[derive(Serialize, Deserialize)]
-pub struct Args {
-    /// A put end of the queue. Many processes may hold one; only the parent gets.
-    queue: IpcSender<Parcel>,
-    task: Task,
-}
-
-#[derive(Serialize, Deserialize)]
-enum Task {
+pub enum Task {
     /// Scene 1: make ones of shape (n, n), put them on the queue.
-    MakeOnes { n: usize },
+    MakeOnes { n: usize, queue: IpcSender<Parcel> },
     /// Scene 2: the argument is an array; fill it with zeros, put it back.
-    FillZeros { argument: Parcel },
+    FillZeros {
+        argument: Parcel,
+        queue: IpcSender<Parcel>,
+    },
     /// Scene 3: make an (n, n) array filled with the value `id`, put it.
-    Produce { id: u32, n: usize },
+    Produce {
+        id: u32,
+        n: usize,
+        queue: IpcSender<Parcel>,
+    },
+    /// The bench: get n values from the queue, check the length. The only task
+    /// whose child gets: the parent puts.
+    GetAndCheck {
+        n: usize,
+        queue: IpcReceiver<Parcel>,
+    },
 }
 
 // ---------------------------------------------------------------------------------
@@ -145,8 +180,8 @@ fn scene_queue(n: u64) -> Result<()> {
     println!(
         "=== queue: the child makes ones and puts them on a queue; the parent gets a copy ==="
     );
-    // At the peak: the child's array, and in the parent the bytes plus the new array.
-    let shape = checked_shape(n, 3)?;
+    // At the peak: the child's array, and the parent's copy of it.
+    let shape = checked_shape(n, 2)?;
 
     // SimpleQueue(): the put end goes to the child, the get end stays here.
     let (queue, gets) = ipc::channel::<Parcel>()?;
@@ -155,10 +190,10 @@ fn scene_queue(n: u64) -> Result<()> {
         "parent: started the child (pid {}) and gave it the queue; waiting on get()",
         child.pid()
     );
-    let task = Task::MakeOnes { n: shape.0 };
     // `queue` moves into the message: the parent keeps no put end, so if the child
     // dies, get() sees a closed queue instead of waiting forever.
-    let outcome = send_args(&child, queue, task).and_then(|()| get(&gets));
+    let task = Task::MakeOnes { n: shape.0, queue };
+    let outcome = send_task(&child, task).and_then(|()| get(&gets));
     let (got, child_took) = finish_all(vec![child], outcome)?;
 
     report_transfer(&got);
@@ -196,9 +231,8 @@ fn scene_argument_and_queue(n: u64) -> Result<()> {
         "=== argument-and-queue: the parent gives ones to the child; its zeros come back \
          only on the queue ==="
     );
-    // At the peak: the parent's ones, the child's copy, and in the parent the bytes
-    // plus the array that came back.
-    let shape = checked_shape(n, 4)?;
+    // At the peak: the parent's ones, the child's copy, and the array that comes back.
+    let shape = checked_shape(n, 3)?;
 
     let data = Array2::<f64>::ones(shape);
     println!(
@@ -237,10 +271,10 @@ fn scene_argument_and_queue(n: u64) -> Result<()> {
 }
 
 /// Python pickles `data` into the new process's arguments. Here the argument is a
-/// parcel inside the child's `Args`, and its bytes follow on the parcel's channel.
+/// parcel inside the child's task, and its bytes follow on the parcel's channel.
 fn give_argument(child: &Child, queue: IpcSender<Parcel>, data: &Array2<f64>) -> Result<()> {
     let (argument, bytes) = Parcel::wrap(0, data.dim())?;
-    send_args(child, queue, Task::FillZeros { argument })?;
+    send_task(child, Task::FillZeros { argument, queue })?;
     // Returns once the child has read (nearly) all of it: the child is reading now.
     parcel::send_bytes(&bytes, data)
 }
@@ -271,7 +305,7 @@ fn scene_many_producers(n: u64, producers: u32) -> Result<()> {
         children_word(producers)
     );
     // At the peak: every child's array, and in the parent one being received.
-    let shape = checked_shape(n, u64::from(producers) + 2)?;
+    let shape = checked_shape(n, u64::from(producers) + 1)?;
 
     let (queue, gets) = ipc::channel::<Parcel>()?;
     println!(
@@ -313,7 +347,8 @@ fn start_producers(
 ) -> Result<()> {
     for id in 1..=producers {
         let child = children::start(format!("child process {id} of {producers}"))?;
-        let sent = send_args(&child, queue.clone(), Task::Produce { id, n });
+        let queue = queue.clone();
+        let sent = send_task(&child, Task::Produce { id, n, queue });
         started.push(child);
         sent?;
     }
@@ -400,21 +435,22 @@ fn task_produce(id: u32, n: usize, queue: &IpcSender<Parcel>) -> Result<()> {
 
 /// The hidden `child` sub-command: connect, receive the arguments, run the task.
 fn child_main(server: &str, parent: i32) -> Result<()> {
-    let Args { queue, task } = children::connect_to_parent(server, parent)?;
-    let me = match task {
-        Task::MakeOnes { n } => {
+    let me = match children::connect_to_parent(server, parent)? {
+        Task::MakeOnes { n, queue } => {
             task_make_ones(n, &queue)?;
             "child".to_owned()
         }
-        Task::FillZeros { argument } => {
+        Task::FillZeros { argument, queue } => {
             let got = argument.open().context("could not receive the argument")?;
             task_fill_zeros(got.array, &queue)?;
             "child".to_owned()
         }
-        Task::Produce { id, n } => {
+        Task::Produce { id, n, queue } => {
             task_produce(id, n, &queue)?;
             format!("child {id}")
         }
+        // The bench's child reports its peak in the bench's own format.
+        Task::GetAndCheck { n, queue } => return bench::task_get_and_check(n, &queue),
     };
     // Not getrusage: Linux carries the parent's high-water mark into a child across
     // fork and exec, so ru_maxrss would report at least what the parent had resident
@@ -434,10 +470,10 @@ fn own_peak_memory_mb() -> Option<u64> {
     Some(kib * 1024 / 1_000_000)
 }
 
-fn send_args(child: &Child, queue: IpcSender<Parcel>, task: Task) -> Result<()> {
+fn send_task(child: &Child, task: Task) -> Result<()> {
     child
         .args
-        .send(Args { queue, task })
+        .send(task)
         .context("could not send the child its arguments")
 }
 
@@ -448,14 +484,20 @@ fn send_args(child: &Child, queue: IpcSender<Parcel>, task: Task) -> Result<()> 
 /// The shape (n, n), or a clear error if `copies` such arrays can't fit in memory.
 /// Checked before allocating, so a typo in `--n` is a message, not an OOM kill.
 fn checked_shape(n: u64, copies: u64) -> Result<(usize, usize)> {
-    let too_big =
-        || anyhow::anyhow!("--n {n} is too large: an ({n}, {n}) array does not fit in memory");
-    let bytes = n
-        .checked_mul(n)
-        .and_then(|len| len.checked_mul(size_of::<f64>() as u64))
+    checked_len(n, n.checked_mul(n), copies)?;
+    // n is no more than n * n, which fits.
+    Ok((n as usize, n as usize))
+}
+
+/// The number of values `len` (n * n in the scenes, None if that overflows; n in
+/// the bench), or a clear error if `copies` arrays of them can't fit in memory.
+fn checked_len(n: u64, len: Option<u64>, copies: u64) -> Result<usize> {
+    let too_big = || anyhow::anyhow!("--n {n} is too large: the array does not fit in memory");
+    let len = len.ok_or_else(too_big)?;
+    let bytes = len
+        .checked_mul(size_of::<f64>() as u64)
+        .filter(|&bytes| isize::try_from(bytes).is_ok())
         .ok_or_else(too_big)?;
-    isize::try_from(bytes).map_err(|_| too_big())?;
-    let side = usize::try_from(n).map_err(|_| too_big())?;
     if let Some(available) = available_memory() {
         let needed = bytes.saturating_mul(copies);
         if needed > available {
@@ -468,7 +510,7 @@ fn checked_shape(n: u64, copies: u64) -> Result<(usize, usize)> {
             );
         }
     }
-    Ok((side, side))
+    usize::try_from(len).map_err(|_| too_big())
 }
 
 /// MemAvailable from /proc/meminfo, in bytes; None where there is no such file.

@@ -171,6 +171,24 @@ fn queue_scene_gives_the_parent_a_copy_of_the_childs_ones() {
     assert_eq!(stderr(&output), "");
 }
 
+/// 600 x 600 x 8 bytes = 2.88 MB: the bytes travel in three pieces of at most
+/// 1 MiB, received one after the other into the same array.
+#[test]
+fn an_array_larger_than_one_piece_arrives_whole() {
+    let run = Run::new("pieces");
+    let output = run.run(&["argument-and-queue", "--n", "600"], None);
+    assert_success(&output);
+    let out = stdout(&output);
+    assert!(
+        out.contains("parent: got an array of shape (600, 600) from child 1: 2.9 MB of bytes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the array from the queue has 0.0 in all 360000 elements"),
+        "{out}"
+    );
+}
+
 #[test]
 fn argument_and_queue_scene_brings_back_zeros_and_leaves_the_parents_ones() {
     let run = Run::new("argq");
@@ -308,7 +326,8 @@ fn sizes_that_cannot_fit_are_refused_before_allocating() {
         "{err}"
     );
     let err = assert_one_clean_error(&["many-producers", "--n", "1000000"], 1);
-    assert!(err.contains("6 arrays of 8000000 MB"), "{err}");
+    // Four producers' arrays, and the one the parent is receiving.
+    assert!(err.contains("5 arrays of 8000000 MB"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------
@@ -400,4 +419,54 @@ fn sigterm_mid_scene_kills_the_children_and_removes_the_sockets() {
         stderr(&output)
     );
     run.assert_nothing_left();
+}
+
+// ---------------------------------------------------------------------------------
+// The bench, at a tiny size so it cannot rot (no timing is asserted)
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn bench_prints_one_line_per_method_in_the_protocol_format() {
+    let run = Run::new("bench");
+    // 300,000 values: 2.4 MB, several pieces.
+    let output = run.run(&["bench", "--n", "300000", "--repeats", "1"], None);
+    assert_success(&output);
+    let out = stdout(&output);
+    let methods: Vec<&str> = out.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(methods, ["floor", "queue"], "{out}");
+    for line in out.lines() {
+        let fields: Vec<(&str, &str)> = line
+            .split(' ')
+            .skip(1)
+            .map(|field| field.split_once('=').expect("key=value"))
+            .collect();
+        let keys: Vec<&str> = fields.iter().map(|(key, _)| *key).collect();
+        assert_eq!(
+            keys,
+            ["median", "min", "max", "peak_parent_mb", "peak_child_mb"],
+            "{line}"
+        );
+        for (key, value) in fields {
+            assert!(value.parse::<f64>().is_ok(), "{key}={value} in {line}");
+        }
+    }
+    assert_eq!(stderr(&output), "");
+}
+
+#[test]
+fn a_bench_child_that_fails_fails_the_bench() {
+    let run = Run::new("benchfail");
+    let output = run.run(&["bench", "--n", "1000", "--repeats", "1"], Some("exit"));
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the queue run failed")
+            && err.contains("the child process failed: exit status 3"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
 }
