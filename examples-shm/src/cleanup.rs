@@ -7,10 +7,13 @@
 //! must go (the segment's name, the running child), and one thread that waits for
 //! SIGINT/SIGTERM, removes it, and exits.
 
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use nix::errno::Errno;
 use nix::sys::mman::shm_unlink;
 use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::{SigSet, Signal, kill};
@@ -67,6 +70,8 @@ pub fn install_signal_cleanup() -> Result<()> {
         }
         if let Some(child) = registry.child {
             let _ = kill(child, Signal::SIGKILL);
+            // Reap it before we go: when we exit, nothing of ours is still running.
+            let _ = waitpid(child, None);
         }
         eprintln!("error: interrupted by {signal}; cleaned up");
         std::process::exit(128 + signal as i32);
@@ -89,6 +94,28 @@ pub fn child_start(parent: Pid) -> Result<()> {
         bail!("the parent process {parent} is gone");
     }
     Ok(())
+}
+
+/// What [`child_start`] does, done for a child that is another program
+/// (`--child-cmd`): it cannot know our rules, so the parent applies them in the
+/// moment between `fork` and `exec`, and they carry over into that program (the
+/// signal mask and the parent-death signal both survive `exec`).
+pub fn external_child_start(command: &mut Command) {
+    let parent = nix::unistd::getpid();
+    // SAFETY: the closure runs in the forked child before `exec`, where only
+    // async-signal-safe calls are allowed: it makes three system calls
+    // (sigprocmask, prctl, getppid), on a signal set built on the stack, and
+    // allocates nothing (its errors are bare error numbers).
+    unsafe {
+        command.pre_exec(move || {
+            interrupt_signals().thread_unblock()?;
+            set_pdeathsig(Signal::SIGKILL)?;
+            if getppid() != parent {
+                return Err(Errno::ESRCH.into());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Test-only fault switch, read by the child after it has attached to the

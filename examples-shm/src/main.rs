@@ -13,6 +13,9 @@
 //! - `copy-in`: an existing ordinary array copied into a fresh shared mapping
 //!   first (`Array`), then the same forked child.
 //!
+//! In `named` the child can also be another program, for example the Python
+//! script docs/python/shm_child.py (`--child-cmd`): a name is all it needs.
+//!
 //! `bench` times the three methods the tutorial's way (bench.rs).
 
 mod bench;
@@ -25,7 +28,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use clap::{Parser, Subcommand};
 use ndarray::{Array1, ArrayView1, ArrayViewMut1};
 use nix::unistd::{ForkResult, Pid, fork, getpid};
@@ -66,6 +69,16 @@ struct Cli {
     /// `named`: if a segment of that name exists, unlink it first [default: refuse]
     #[arg(long, global = true)]
     replace: bool,
+
+    /// `named`: run CMD as the child instead of this program, e.g.
+    /// "python3 docs/python/shm_child.py". Appended to it: the segment's name
+    /// (without the '/', as Python's SharedMemory takes it), the dtype (float64)
+    /// and the shape (N). The child must print its first values, add 1 to every
+    /// element and exit 0; the parent checks as always. Only `named` takes it: the
+    /// other scenes hand the memory over by fork, which no other program can
+    /// inherit [default: this program's own child]
+    #[arg(long, global = true, value_name = "CMD", value_parser = parse_child_cmd)]
+    child_cmd: Option<String>,
 }
 
 #[derive(Subcommand, Debug, Clone, Copy, PartialEq)]
@@ -179,7 +192,16 @@ fn named(cli: &Cli) -> Result<()> {
         secs(filling.elapsed())
     );
 
-    let took = spawn_named_child(&mut segment, &name, n, cli.keep)?;
+    let child = match &cli.child_cmd {
+        None => own_child(&name, n)?,
+        Some(cmd) => external_child(cmd, &name, n),
+    };
+    let took = spawn_named_child(child, &mut segment, cli.keep);
+    // Another program as the child: say which (its own messages are above ours).
+    let took = match &cli.child_cmd {
+        Some(cmd) => took.map_err(|err| anyhow!("{err:#} (child command: {cmd})"))?,
+        None => took?,
+    };
     println!(
         "parent: the child took {} (started, attached, added 1, exited)",
         secs(took)
@@ -216,18 +238,50 @@ fn named(cli: &Cli) -> Result<()> {
 }
 
 /// Spawn style: a fresh run of this program that knows only the name and n,
-/// like the tutorial's task(n) that calls SharedMemory('MyMemory'). Returns
-/// once the child has exited, with how long it took.
+/// like the tutorial's task(n) that calls SharedMemory('MyMemory').
+fn own_child(name: &str, n: usize) -> Result<Command> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(["child-named", "--name", name, "--n", &n.to_string()])
+        .args(["--parent-pid", &getpid().to_string()]);
+    Ok(command)
+}
+
+/// `--child-cmd`: another program as the child, told what Python's
+/// `SharedMemory(name)` and `numpy.ndarray(shape, dtype, buffer)` need.
+///
+/// /bin/sh splits CMD the way a prompt would (so quotes work), then `exec`s it:
+/// the child is that program itself, not a shell waiting for it, so killing the
+/// child kills the program. Our three arguments follow as "$@": they are never
+/// pasted into the command line, so no name can be misread as shell syntax.
+fn external_child(cmd: &str, name: &str, n: usize) -> Command {
+    let bare = &name[1..]; // Python adds the leading '/' itself
+    let args = [bare.to_string(), "float64".to_string(), n.to_string()];
+    println!("parent: starting the child: {cmd} {}", args.join(" "));
+    let mut command = Command::new("/bin/sh");
+    command.arg("-c").arg(format!("exec {cmd} \"$@\""));
+    command.arg("sh").args(args); // "sh" is $0; the arguments are $1, $2, $3
+    cleanup::external_child_start(&mut command);
+    command
+}
+
+/// `--child-cmd` must name something to run.
+fn parse_child_cmd(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("the child command is empty".into());
+    }
+    Ok(text.to_string())
+}
+
+/// Start the child of `named` and pass its output on. Returns once the child
+/// has exited, with how long it took.
 fn spawn_named_child(
+    mut command: Command,
     segment: &mut NamedSegment,
-    name: &str,
-    n: usize,
     keep: bool,
 ) -> Result<Duration> {
     let started = Instant::now();
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["child-named", "--name", name, "--n", &n.to_string()])
-        .args(["--parent-pid", &getpid().to_string()])
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -244,7 +298,8 @@ fn spawn_named_child(
 }
 
 /// Pass the child's lines on, and unlink the name as soon as the child has the
-/// segment mapped (unless `--keep`).
+/// segment mapped (unless `--keep`). An external child says so with the same
+/// line; one that never does keeps the name until the scene ends.
 ///
 /// Why so early: a name is only needed to *find* the segment. Once both
 /// processes have it mapped, the memory lives on without a name until the last
@@ -303,6 +358,7 @@ fn anonymous(cli: &Cli) -> Result<()> {
     println!(
         "=== anonymous: a MAP_SHARED anonymous mapping filled in place, inherited by fork (RawArray) ==="
     );
+    note_own_child(cli);
     let started = Instant::now();
     let (n, bytes) = array_size(cli.n.unwrap_or(TUTORIAL_N), 1)?;
     let filling = Instant::now();
@@ -343,6 +399,7 @@ fn copy_in(cli: &Cli) -> Result<()> {
     println!(
         "=== copy-in: an existing array copied into a fresh shared mapping, then fork (Array) ==="
     );
+    note_own_child(cli);
     let started = Instant::now();
     let (n, bytes) = array_size(cli.n.unwrap_or(TUTORIAL_N), 2)?;
     let making = Instant::now();
@@ -388,6 +445,15 @@ fn copy_in(cli: &Cli) -> Result<()> {
         "verdict: copy-in: the parent sees 2.0 in all {n} elements of the shared copy and 1.0 in the original: only the copy is shared."
     );
     Ok(())
+}
+
+/// The fork scenes keep their own child even with `--child-cmd`: say why.
+fn note_own_child(cli: &Cli) {
+    if cli.child_cmd.is_some() {
+        println!(
+            "parent: --child-cmd is not used here: this memory has no name and reaches the child only through fork, which another program cannot join"
+        );
+    }
 }
 
 /// Fork a child that adds 1 to the inherited mapping; return how long it took.

@@ -1,0 +1,88 @@
+"""A Python child for the `named` scene of examples-shm: attach by name, add 1, exit.
+
+    examples-shm named --child-cmd "python3 docs/python/shm_child.py"
+
+The Rust parent creates the segment, fills it with ones, and runs this script with
+three arguments appended: the segment's name (without the leading '/', the way
+SharedMemory takes it), the dtype and the shape, e.g. `exshm-4711-1a2b3c4d float64
+1000`. The script does what the program's own child does: it prints the first 10
+values, adds 1 to every element and exits 0. Then the parent checks every element,
+exactly as with its own child.
+
+The segment belongs to the Rust parent: this script only attaches, and must never
+unlink it (see attach below).
+"""
+
+import signal
+
+# Ctrl-C reaches every process of the terminal's foreground group, this one too.
+# Die of it quietly, as the Rust child does; the parent cleans up (it unlinks the
+# segment and reaps us). Python's default would print a KeyboardInterrupt trace.
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+import os  # noqa: E402  (after the line above, so Ctrl-C during imports is quiet too)
+import sys  # noqa: E402
+import time  # noqa: E402
+from multiprocessing import resource_tracker, shared_memory  # noqa: E402
+
+import numpy  # noqa: E402
+
+
+def attach(name):
+    """Open the existing segment `name` without making Python responsible for it.
+
+    Python's resource tracker unlinks, when the program ends, every segment
+    registered with it: a safety net for segments Python created. Before Python
+    3.13, merely attaching registers the segment too, so the tracker would remove
+    the Rust parent's segment as this child exits (and warn about a "leaked"
+    segment). 3.13 added track=False; on older versions we take the registration
+    back at once. (Were this child killed between the two lines, the tracker would
+    unlink the name early: harmless here, since the parent unlinks it anyway.)
+    """
+    try:
+        return shared_memory.SharedMemory(name=name, track=False)  # Python 3.13+
+    except TypeError:  # "unexpected keyword argument 'track'": before 3.13
+        shm = shared_memory.SharedMemory(name=name)
+        resource_tracker.unregister(shm._name, "shared_memory")
+        return shm
+
+
+def fail_on_purpose_if_asked():
+    """The test-only fault switch of the Rust children, so tests can use this child too."""
+    fault = os.environ.get("EXAMPLES_CHILD_FAULT")
+    if fault == "exit":
+        print("child: failing on purpose (EXAMPLES_CHILD_FAULT=exit)", file=sys.stderr)
+        sys.exit(3)
+    if fault == "panic":
+        raise RuntimeError("child: failing on purpose (EXAMPLES_CHILD_FAULT=panic)")
+    if fault == "sleep":
+        time.sleep(60)
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(f"usage: {sys.argv[0]} NAME DTYPE SHAPE   (e.g. demo float64 1000)")
+    name, dtype, shape = sys.argv[1], sys.argv[2], sys.argv[3]
+    shape = tuple(int(side) for side in shape.split(","))
+
+    shm = attach(name)
+    # The Rust parent waits for a line that starts like this one: from now on the
+    # name is not needed (we have the memory mapped), so it unlinks it right away.
+    print(f"child: attached to /{name} by name ({shm.size} bytes mapped)", flush=True)
+    fail_on_purpose_if_asked()
+
+    # A numpy view of the segment's bytes: no copy, the same pages as the parent.
+    data = numpy.ndarray(shape, dtype=dtype, buffer=shm.buf)
+    first = ", ".join(str(value) for value in data.flat[:10])
+    print(f"child: first {min(10, data.size)} values: [{first}]")
+    data += 1
+    print(f"child: added 1 to all {data.size} elements", flush=True)
+
+    # numpy still points into the mapping: drop the view before closing it, or
+    # close() refuses ("cannot close exported pointers exist").
+    del data
+    shm.close()  # unmap; never shm.unlink(): the name is the parent's to remove
+
+
+if __name__ == "__main__":
+    main()
