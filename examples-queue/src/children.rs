@@ -15,12 +15,15 @@ use std::sync::{Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ipc_channel::ipc::{self, IpcOneShotServer, IpcSender};
+use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
+use ipc_channel::{IpcError, TryRecvError};
 use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::stat::{Mode, umask};
 use nix::sys::wait::waitpid;
-use nix::unistd::Pid;
+use nix::unistd::{AccessFlags, Pid, access};
 
 use crate::Task;
+use crate::parcel::Parcel;
 
 /// What the child sends first, once connected: where its arguments should go.
 type Hello = IpcSender<Task>;
@@ -38,6 +41,7 @@ pub struct Child {
 /// Starts a child and waits until it has connected, or has died trying.
 pub fn start(label: impl Into<String>) -> Result<Child> {
     let label = label.into();
+    check_temp_dir()?;
     let (server, name) = IpcOneShotServer::<Hello>::new()
         .context("could not open a socket for the child to connect to")?;
     // The socket lives in a temporary directory that the server removes when it is
@@ -73,6 +77,36 @@ pub fn start(label: impl Into<String>) -> Result<Child> {
             Err(err.context(format!("{label} failed before connecting")))
         }
     }
+}
+
+/// The socket the child connects to lives in a new directory under TMPDIR, made
+/// by ipc-channel, which would misbehave with a TMPDIR it cannot use: it panics
+/// when it cannot make the directory, and it silently cuts a path longer than a
+/// Unix socket's address holds (107 bytes), binding the socket somewhere else.
+/// So both are refused here with a clear message first.
+///
+/// The directory also gets the default permissions: under the usual umask (022)
+/// every user could list it. A umask of 077 makes it, and the socket, this user's
+/// alone. (The parent creates no other files, so nothing else is affected.)
+fn check_temp_dir() -> Result<()> {
+    umask(Mode::from_bits_truncate(0o077));
+    let dir = std::env::temp_dir();
+    // ipc-channel adds "/.tmpXXXXXX/socket": 18 bytes.
+    if dir.as_os_str().len() + 18 > 107 {
+        bail!(
+            "TMPDIR {} is too long for the path of a Unix socket in it; use one of at \
+             most 89 bytes",
+            dir.display()
+        );
+    }
+    let is_dir = std::fs::metadata(&dir).is_ok_and(|meta| meta.is_dir());
+    if !is_dir || access(&dir, AccessFlags::W_OK | AccessFlags::X_OK).is_err() {
+        bail!(
+            "TMPDIR {} is not a directory this program can write in (its sockets go there)",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// `server.accept()`, but giving up when the child dies first.
@@ -144,6 +178,39 @@ pub fn connect_to_parent(server: &str, parent: i32) -> Result<Task> {
     args_out
         .recv()
         .context("could not receive the arguments from the parent")
+}
+
+/// `queue.recv()` for a queue that several children put on, which also gives up as
+/// soon as one of them has failed. None: the queue has closed.
+///
+/// A queue closes only when every put end is gone. When one producer dies, the
+/// others still hold theirs, and a plain `recv` would wait for them, however long
+/// they take (forever, if one is stuck), before the death could be reported. So
+/// the wait is cut into short slices, and the children are looked at in between.
+pub fn recv_unless_one_failed(
+    queue: &IpcReceiver<Parcel>,
+    children: &mut [Child],
+) -> Result<Option<Parcel>> {
+    loop {
+        match queue.try_recv_timeout(Duration::from_millis(50)) {
+            Ok(parcel) => return Ok(Some(parcel)),
+            Err(TryRecvError::IpcError(IpcError::Disconnected)) => return Ok(None),
+            Err(TryRecvError::IpcError(err)) => {
+                return Err(err).context("could not get from the queue");
+            }
+            Err(TryRecvError::Empty) => {}
+        }
+        for child in children.iter_mut() {
+            // try_wait reaps a child that has ended, and keeps its status for
+            // `finish_all`, which then reports it.
+            if let Some(status) = child.process.try_wait()? {
+                forget_child(&child.process);
+                if !status.success() {
+                    bail!("{} failed: {}", child.label, describe(status));
+                }
+            }
+        }
+    }
 }
 
 /// Waits for every child; a child's failure is reported before the parent's.

@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use ipc_channel::IpcError;
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use ndarray::{Array2, s};
 use nix::sys::resource::{UsageWho, getrusage};
@@ -316,7 +315,7 @@ fn scene_many_producers(n: u64, producers: u32) -> Result<()> {
     let outcome = start_producers(&mut started, &queue, producers, shape.0);
     // The parent's put end must go, or the queue could never close: see `get`.
     drop(queue);
-    let outcome = outcome.and_then(|()| get_until_closed(&gets, producers, shape));
+    let outcome = outcome.and_then(|()| get_until_closed(&gets, &mut started, producers, shape));
     let (tally, _) = finish_all(started, outcome)?;
 
     report_peak_memory();
@@ -366,9 +365,10 @@ struct Tally {
 /// Gets until the queue closes, that is until every child has exited. Draining to
 /// the end, rather than stopping after `producers` arrays, is what proves that each
 /// child put exactly once. A bad array is noted, not fatal, so the other children
-/// can still deliver theirs.
+/// can still deliver theirs; a child that dies ends the wait at once.
 fn get_until_closed(
     gets: &IpcReceiver<Parcel>,
+    children: &mut [Child],
     producers: u32,
     shape: (usize, usize),
 ) -> Result<Tally> {
@@ -378,10 +378,8 @@ fn get_until_closed(
         problems: Vec::new(),
     };
     loop {
-        let parcel = match gets.recv() {
-            Ok(parcel) => parcel,
-            Err(IpcError::Disconnected) => return Ok(tally),
-            Err(err) => return Err(err).context("could not get from the queue"),
+        let Some(parcel) = children::recv_unless_one_failed(gets, children)? else {
+            return Ok(tally);
         };
         let id = parcel.from;
         let who = parcel::who(id);
