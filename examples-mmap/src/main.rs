@@ -5,10 +5,13 @@
 //! then many children change it at once, without a lock (`many-children`) and with one
 //! (`many-children-locked`). `copy-on-write` adds numpy's mode 'c'. Read it beside
 //! docs/mmap.md. file.rs holds the mapping helpers, processes.rs the child bookkeeping.
+//! `bench` times the memory-mapped file method of "Fastest Way To Share NumPy Array
+//! Between Processes" (bench.rs).
 //!
 //! The file is raw little-endian f32 with no header, which is exactly what
 //! `numpy.memmap(path, dtype='float32', mode='r+', shape=(n,))` reads and writes.
 
+mod bench;
 mod file;
 mod processes;
 
@@ -47,13 +50,13 @@ struct Cli {
     #[command(subcommand)]
     action: Option<Action>,
 
-    /// Number of f32 values in the file [default: 1000 in one-child and copy-on-write,
-    /// 100000000 in the many-children scenes]
+    /// Number of f32 values in the file (f64 in bench) [default: 1000 in one-child and
+    /// copy-on-write, 100000000 in the many-children scenes and bench]
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     n: Option<u64>,
 
     /// Children started at once in the many-children scenes, 1 to 1000 [default: 100]
-    /// (one-child and copy-on-write always have one child)
+    /// (one-child, copy-on-write and bench always have one child)
     #[arg(long, global = true, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=1000))]
     children: Option<u32>,
 
@@ -70,6 +73,19 @@ enum Action {
     /// One child's task; the parent starts it.
     #[command(hide = true)]
     Child(ChildArgs),
+    /// Time the tutorial's benchmark and its floors: n float64 ones in a memory-mapped
+    /// file in $TMPDIR, shared with one child that checks the length [--n 100000000]
+    Bench {
+        /// Timed runs per method, after one warm-up
+        #[arg(long, default_value_t = bench_protocol::DEFAULT_REPEATS, value_parser = clap::value_parser!(u32).range(1..))]
+        repeats: u32,
+    },
+    /// One timed run of one bench method, in a fresh process.
+    #[command(hide = true)]
+    BenchRun { method: bench::Method },
+    /// The child of the bench's `mmap` method.
+    #[command(hide = true)]
+    BenchChild { file: PathBuf, parent: u32 },
 }
 
 #[derive(Subcommand, ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +165,15 @@ fn run(cli: Cli) -> Result<()> {
         Some(Action::Child(args)) => {
             return child_main(&args).with_context(|| format!("child {}", args.id));
         }
+        Some(Action::Bench { repeats }) => {
+            ensure!(
+                cli.path.is_none(),
+                "bench makes its own file; set TMPDIR to choose where it lives, not --path"
+            );
+            return bench::run(cli.n, repeats);
+        }
+        Some(Action::BenchRun { method }) => return bench::run_once(method, cli.n),
+        Some(Action::BenchChild { file, parent }) => return bench::child(&file, cli.n, parent),
         Some(Action::Scene(scene)) => vec![scene],
         None => Scene::ALL.to_vec(),
     };
