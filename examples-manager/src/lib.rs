@@ -26,7 +26,8 @@ use ndarray::{Array1, Axis, s};
 use nix::sys::prctl::set_pdeathsig;
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::{SigSet, Signal};
-use nix::unistd::{getpid, getppid};
+use nix::sys::stat::{Mode, umask};
+use nix::unistd::{AccessFlags, access, getpid, getppid};
 use serde::{Deserialize, Serialize};
 
 /// Everything the server can do: one variant per operation, each carrying the
@@ -377,6 +378,7 @@ pub fn spawn_and_accept<T>(who: &str, args: &[&str]) -> Result<(Process, IpcRece
 where
     T: for<'de> Deserialize<'de> + Serialize + Send + 'static,
 {
+    check_temp_dir()?;
     let (server, name) =
         IpcOneShotServer::<T>::new().context("cannot open a socket to call back on")?;
     // ipc-channel keeps the socket in a fresh temporary directory until `accept` ends.
@@ -449,6 +451,33 @@ where
             bail!("the {who} process {how} before it called back");
         }
     }
+}
+
+/// The socket to call back on lives in a new directory under TMPDIR, made by
+/// ipc-channel, which would misbehave with a TMPDIR it cannot use: it panics when
+/// it cannot make the directory, and it silently cuts a path longer than a Unix
+/// socket's address holds (107 bytes), binding the socket somewhere else. So both
+/// are refused here with a clear message first.
+///
+/// The directory also gets the default permissions: under the usual umask (022)
+/// every user could list it. A umask of 077 makes it, and the socket, this user's
+/// alone. (The parent creates no other files, so nothing else is affected.)
+fn check_temp_dir() -> Result<()> {
+    umask(Mode::from_bits_truncate(0o077));
+    let dir = std::env::temp_dir();
+    // ipc-channel adds "/.tmpXXXXXX/socket": 18 bytes.
+    ensure!(
+        dir.as_os_str().len() + 18 <= 107,
+        "TMPDIR {} is too long for the path of a Unix socket in it; use one of at most 89 bytes",
+        dir.display()
+    );
+    let is_dir = fs::metadata(&dir).is_ok_and(|meta| meta.is_dir());
+    ensure!(
+        is_dir && access(&dir, AccessFlags::W_OK | AccessFlags::X_OK).is_ok(),
+        "TMPDIR {} is not a directory this program can write in (its sockets go there)",
+        dir.display()
+    );
+    Ok(())
 }
 
 /// SIGINT and SIGTERM: the signals the parent turns into a clean exit.

@@ -85,17 +85,24 @@ enum Scene {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let cli = Cli::parse();
+    // The server's and the children's own errors are labelled, so that the one
+    // `error:` line on stderr is the parent's, the one that says what happened.
+    let who = match cli.scene {
+        Some(Scene::Server { .. }) => "server: ",
+        Some(Scene::Child { .. }) => "child: ",
+        _ => "",
+    };
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("{who}error: {err:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run() -> Result<()> {
-    let cli = Cli::parse();
+fn run(cli: Cli) -> Result<()> {
     let scenes = match cli.scene {
         Some(Scene::Server { len, socket }) => return server(len, &socket),
         Some(Scene::Child { socket }) => return task(&socket),
