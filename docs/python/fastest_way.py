@@ -165,8 +165,8 @@ def run_once(method, n):
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "array.f64")
             array = np.memmap(path, dtype=np.float64, mode="w+", shape=(n,))
+            # No flush, as in the tutorial: the child maps the same page cache.
             array.fill(1.0)
-            array.flush()
             join(start_and_wait(child_mmap, path, n))
             del array
     elif method == "manager":
