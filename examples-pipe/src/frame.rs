@@ -98,6 +98,11 @@ pub fn read_data_into<R: Read>(input: &mut R, array: &mut Array2<f64>) -> Result
     let data = array
         .as_slice_mut()
         .context("the array is not contiguous in row-major order")?;
+    read_values_into(input, data)
+}
+
+/// `read_data_into` for a plain buffer of values, whatever shape they stand for.
+pub fn read_values_into<R: Read>(input: &mut R, data: &mut [f64]) -> Result<u64> {
     let bytes = as_bytes_mut(data);
     let (got, calls) = fill(input, bytes).context("reading the data")?;
     ensure!(
@@ -138,7 +143,7 @@ fn fill<R: Read>(input: &mut R, buf: &mut [u8]) -> io::Result<(usize, u64)> {
     Ok((got, calls))
 }
 
-fn as_bytes(data: &[f64]) -> &[u8] {
+pub fn as_bytes(data: &[f64]) -> &[u8] {
     // SAFETY: an f64 is 8 bytes with no padding, so its memory may be read as bytes; u8
     // needs no alignment; the length covers exactly the same memory as `data`, and the
     // returned borrow keeps `data` borrowed (alive, unchanged) as long as it is used.

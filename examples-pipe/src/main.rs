@@ -3,10 +3,12 @@
 //!
 //! Reading order: the command line, `scene_pipe` (the parent's story), `task` (the
 //! child's story), then the helpers they call. What crosses the pipe, byte by byte, is
-//! in `frame.rs`; `plumbing.rs` holds what is not this lesson (memory checks, Ctrl-C).
+//! in `frame.rs`; `plumbing.rs` holds what is not this lesson (memory checks, Ctrl-C);
+//! `bench.rs` times the tutorial's benchmark (`examples-pipe bench`).
 //! The parent ends up with a copy: its own buffer, filled by the kernel from the bytes
 //! the child wrote. Nothing is shared.
 
+mod bench;
 mod frame;
 mod plumbing;
 
@@ -39,7 +41,8 @@ struct Cli {
     #[command(subcommand)]
     scene: Option<Scene>,
 
-    /// Side of the (n, n) f64 array the child sends [pipe: 10000, i.e. 800 MB]
+    /// Side of the (n, n) f64 array the child sends [pipe: 10000, i.e. 800 MB]; for
+    /// `bench`, the number of f64 values in its 1-D array [bench: 100000000]
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     n: Option<u64>,
 
@@ -69,6 +72,24 @@ enum Scene {
         #[arg(long)]
         parent: i32,
     },
+    /// Time the tutorial's pipe benchmark: the parent makes n f64 ones (1-D, default
+    /// n = 100,000,000), sends them through a pipe to one new child that checks the
+    /// length, and waits; prints one line per method (floor, pipe)
+    Bench {
+        /// Timed runs per method, after one warm-up
+        #[arg(long, default_value_t = bench_protocol::DEFAULT_REPEATS, value_parser = clap::value_parser!(u32).range(1..))]
+        repeats: u32,
+    },
+    /// One timed run of one bench method, in a fresh process
+    #[command(hide = true)]
+    BenchRun { method: String },
+    /// The child of the bench's `pipe` method: reads the array from an inherited fd
+    #[command(hide = true)]
+    BenchChild {
+        /// Number of the inherited descriptor to read the array from
+        #[arg(long)]
+        fd: i32,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -83,7 +104,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The child's own errors are labelled, so the one `error:` line is the parent's.
     let who = match cli.scene {
-        Some(Scene::ChildPipe { .. }) => "child: ",
+        Some(Scene::ChildPipe { .. } | Scene::BenchChild { .. }) => "child: ",
         _ => "",
     };
     let result = run(cli);
@@ -102,6 +123,23 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.scene {
         Some(Scene::ChildPipe { fd, parent }) => task(fd, parent, cli.n.context("--n is missing")?),
+        // The bench's array is 1-D: --n counts elements, not the side of a square.
+        Some(Scene::Bench { repeats }) => {
+            ensure!(
+                cli.via.is_none() && cli.pipe_size.is_none(),
+                "bench measures the tutorial's method, a pipe with the largest buffer: --via and --pipe-size apply to the pipe scene"
+            );
+            let n = cli.n.unwrap_or(bench_protocol::DEFAULT_N);
+            plumbing::check_bench_memory(n)?;
+            bench_protocol::run_methods(&bench::METHODS, n, repeats)
+        }
+        Some(Scene::BenchRun { ref method }) => {
+            let n = cli.n.unwrap_or(bench_protocol::DEFAULT_N);
+            bench::run_once(method, plumbing::check_bench_memory(n)?)
+        }
+        Some(Scene::BenchChild { fd }) => {
+            bench::child(fd, usize::try_from(cli.n.context("--n is missing")?)?)
+        }
         // `pipe` is the only scene, so "every scene" and "the pipe scene" are the same run.
         Some(Scene::Pipe) | None => {
             clean_up_on_interrupt()?;
@@ -197,7 +235,9 @@ fn task(fd: i32, parent: i32, n: u64) -> Result<()> {
         n.checked_mul(n).and_then(|e| e.checked_mul(8)).is_some(),
         "n = {n} is too large"
     );
-    let array = Array2::<f64>::ones((n, n));
+    // Ones made the way numpy's `ones` makes a large array, on 2 MiB (huge) pages: the
+    // same values as `Array2::ones`, filled several times faster.
+    let array = Array2::from_shape_vec((n, n), bench_protocol::ones(n * n))?;
     println!(
         "child: made ones of shape ({n}, {n}), {}",
         megabytes(8 * array.len() as u64)
@@ -264,9 +304,7 @@ fn open_channel(via: Via, pipe_size: Option<u32>) -> Result<(OwnedFd, OwnedFd)> 
 /// larger rounds. Unprivileged processes may go up to /proc/sys/fs/pipe-max-size.
 fn set_pipe_buffer(pipe: &OwnedFd, requested: Option<u32>) -> Result<()> {
     let default = fcntl(pipe, FcntlArg::F_GETPIPE_SZ).context("reading the pipe's buffer size")?;
-    let max = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
-        .ok()
-        .and_then(|text| text.trim().parse::<i32>().ok());
+    let max = pipe_max_size();
     let Some(wanted) = requested.map(|bytes| bytes as i32).or(max) else {
         println!("parent: made an OS pipe with the default {default}-byte kernel buffer");
         return Ok(());
@@ -285,6 +323,13 @@ fn set_pipe_buffer(pipe: &OwnedFd, requested: Option<u32>) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// The largest pipe buffer an unprivileged process may ask for (None where unknown).
+fn pipe_max_size() -> Option<i32> {
+    std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
 }
 
 /// Starts this same program as the child (spawn style), handing it the write end.
@@ -321,9 +366,13 @@ fn receive_array(read_end: OwnedFd, n: usize) -> Result<(Array2<f64>, Transfer)>
         shape == (n, n),
         "expected shape ({n}, {n}), but the header announces {shape:?}"
     );
-    // The one allocation. zeros() gets fresh zero pages from the kernel, untouched until
-    // read() copies the child's bytes into them: there is no second whole buffer.
-    let mut array = Array2::<f64>::zeros(shape);
+    // The one allocation (`n * n` cannot overflow: `check_memory` refused such n).
+    // Fresh zero pages from the kernel, untouched until read() copies the child's bytes
+    // into them: there is no second whole buffer. They are advised to be 2 MiB (huge)
+    // pages, as numpy does for large arrays: the kernel then faults in 800 MB in about
+    // 400 pieces while read() copies, instead of 195,000 pieces of 4 KiB, and receiving
+    // takes markedly less time (docs/pipe.md has the figures).
+    let mut array = Array2::from_shape_vec(shape, bench_protocol::zeros(n * n))?;
     let clock = Instant::now();
     let read_calls = frame::read_data_into(&mut stream, &mut array)?;
     let seconds = clock.elapsed().as_secs_f64();

@@ -37,6 +37,29 @@ pub fn check_memory(n: u64) -> Result<u64> {
     Ok(bytes)
 }
 
+/// `check_memory` for the bench, whose array is 1-D: n values, held once by the
+/// parent (what it sends) and once by the child (what it receives). Returns n.
+pub fn check_bench_memory(n: u64) -> Result<usize> {
+    let bytes = n
+        .checked_mul(8)
+        .filter(|&bytes| {
+            bytes
+                .checked_mul(2)
+                .is_some_and(|both| both <= isize::MAX as u64)
+        })
+        .with_context(|| format!("{n} f64 values do not fit in the address space"))?;
+    if let Some(available) = mem_available() {
+        ensure!(
+            2 * bytes <= available,
+            "{n} f64 values are {}, and the parent and the child each hold them ({} in all), but only {} of memory is available",
+            megabytes(bytes),
+            megabytes(2 * bytes),
+            megabytes(available)
+        );
+    }
+    Ok(usize::try_from(n)?)
+}
+
 fn mem_available() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = meminfo

@@ -350,3 +350,88 @@ fn the_hidden_child_refuses_a_descriptor_that_is_not_a_pipe() {
         assert!(out.stderr.contains(message), "{}", out.stderr);
     }
 }
+
+/// Processes of bench runs started with this `--n`: `bench-run <method> --n <n>` and
+/// `bench-child --fd <fd> --n <n>`. An unusual n makes the marker unique to the test.
+fn bench_processes(n: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|&b| b == 0)
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect();
+        let bench = args.iter().any(|a| a == "bench-run" || a == "bench-child");
+        if bench && args.windows(2).any(|w| w[0] == "--n" && w[1] == n) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn bench_prints_one_line_per_method_in_the_protocol_format() {
+    let out = run(&["bench", "--n", "1013", "--repeats", "1"]);
+    assert!(out.status.success(), "stderr: {}", out.stderr);
+    let methods: Vec<&str> = out
+        .stdout
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(methods, ["floor", "pipe"], "{}", out.stdout);
+    for line in out.stdout.lines() {
+        let fields: Vec<(&str, &str)> = line
+            .split(' ')
+            .skip(1)
+            .map(|field| field.split_once('=').expect("key=value"))
+            .collect();
+        let keys: Vec<&str> = fields.iter().map(|(key, _)| *key).collect();
+        assert_eq!(
+            keys,
+            ["median", "min", "max", "peak_parent_mb", "peak_child_mb"],
+            "{line}"
+        );
+        for (key, value) in fields {
+            assert!(value.parse::<f64>().is_ok(), "{key}={value} in {line}");
+        }
+    }
+    // The pipe row's child received the array and reported its own peak memory.
+    let pipe = out.stdout.lines().nth(1).unwrap();
+    assert!(!pipe.ends_with(" peak_child_mb=0"), "{pipe}");
+    assert!(
+        bench_processes("1013").is_empty(),
+        "a bench process was left"
+    );
+}
+
+#[test]
+fn an_unknown_bench_method_is_an_error() {
+    let out = run(&["bench-run", "carrier-pigeon", "--n", "10"]);
+    assert_clean_failure(&out, 1);
+    assert!(
+        out.stderr.contains("unknown bench method"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bench_refuses_flags_of_the_pipe_scene() {
+    for args in [
+        &["bench", "--via", "socketpair"][..],
+        &["bench", "--pipe-size", "65536"],
+    ] {
+        let out = run(args);
+        assert_clean_failure(&out, 1);
+        assert!(
+            out.stderr.contains("apply to the pipe scene"),
+            "{}",
+            out.stderr
+        );
+    }
+}
