@@ -2,6 +2,7 @@
 //! 'r+'), mapping it, and typed views of the mapping.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, ensure};
@@ -62,6 +63,7 @@ impl Place {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(OWNER_ONLY)
             .open(&self.path)
             .with_context(|| format!("cannot create {}", self.path.display()))?;
         if !existed {
@@ -95,6 +97,12 @@ impl Place {
     }
 }
 
+/// A new file is readable and writable by its owner only. The default file sits in
+/// an owner-only directory anyway; a --path file may be anywhere, and other users
+/// have no business reading or changing the array. (The mode applies when the file
+/// is created; an existing file keeps the permissions it has.)
+const OWNER_ONLY: u32 = 0o600;
+
 /// numpy's mode 'w+': create or overwrite the file, size it for `n` f32 values, map it
 /// shared and fill it with `value`.
 pub fn create_file(path: &Path, n: usize, value: f32) -> Result<MmapRaw> {
@@ -103,6 +111,7 @@ pub fn create_file(path: &Path, n: usize, value: f32) -> Result<MmapRaw> {
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(OWNER_ONLY)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.set_len(bytes(n))
