@@ -81,9 +81,10 @@ pub fn install_signal_cleanup() -> Result<()> {
 
 /// First thing in every child (spawned or forked).
 pub fn child_start(parent: Pid) -> Result<()> {
-    // A forked child inherits the parent's blocked SIGINT/SIGTERM (so would an
-    // exec'd one; std's Command happens to clear the mask, but we do not rely on
-    // that): without this, Ctrl-C could not stop the child.
+    // A child inherits the parent's blocked SIGINT/SIGTERM, through fork and
+    // through exec alike (std's Command does not reset the mask: a program it
+    // started showed both still blocked): without this, Ctrl-C could not stop
+    // the child.
     interrupt_signals().thread_unblock()?;
     // If the parent dies (even by SIGKILL, which it cannot clean up after), the
     // kernel kills this child too: no orphan keeps the memory mapped.
