@@ -114,10 +114,15 @@ impl<'de> Visitor<'de> for Values {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<f64>, A::Error> {
-        let mut values = Vec::new();
+        let mut values: Vec<f64> = Vec::new();
         values
             .try_reserve_exact(self.len)
             .map_err(|_| de::Error::custom(format!("no memory for {} values", self.len)))?;
+        // The buffer is fresh memory the kernel hands out page by page as it is
+        // written. Asking for 2 MiB pages, as numpy does for large arrays, turns
+        // 195,000 page faults for 800 MB into about 400.
+        let bytes = self.len * size_of::<f64>();
+        bench_protocol::advise_huge_pages(values.as_mut_ptr().cast(), bytes);
         while let Some(ChunkBytes(bytes)) = seq.next_element()? {
             if bytes.len() % 8 != 0 || values.len() + bytes.len() / 8 > self.len {
                 return Err(de::Error::custom("a chunk does not fit the array's shape"));
