@@ -9,7 +9,9 @@
 //! Between Processes" (bench.rs).
 //!
 //! The file is raw little-endian f32 with no header, which is exactly what
-//! `numpy.memmap(path, dtype='float32', mode='r+', shape=(n,))` reads and writes.
+//! `numpy.memmap(path, dtype='float32', mode='r+', shape=(n,))` reads and writes. So
+//! the child of one-child and many-children can also be a Python script
+//! (`--child-cmd`, e.g. docs/python/mmap_child.py): a path is all it needs.
 
 mod bench;
 mod file;
@@ -21,7 +23,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use memmap2::MmapRaw;
 use ndarray::{ArrayView1, ArrayViewMut1};
@@ -64,6 +66,16 @@ struct Cli {
     /// [default: data.f32 in a fresh private temporary directory, removed at the end]
     #[arg(long, global = true, value_name = "FILE")]
     path: Option<PathBuf>,
+
+    /// one-child and many-children: run CMD as each child instead of this program,
+    /// e.g. "python3 docs/python/mmap_child.py". Appended to it: the file's path, the
+    /// dtype (float32) and the shape (N). The child must map the file read-write, add
+    /// 1 to every value and exit 0 (in one-child, printing the first 10 values before
+    /// and after); the parent checks as always. many-children-locked keeps its own
+    /// children (they take our byte-range locks) and copy-on-write its own child (its
+    /// private mapping is the lesson) [default: this program's own child]
+    #[arg(long, global = true, value_name = "CMD", value_parser = parse_child_cmd)]
+    child_cmd: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -142,6 +154,22 @@ impl Scene {
         format!("=== {}: {what} ===", self.name())
     }
 
+    /// Why this scene runs its own child even when given `--child-cmd` (None: it
+    /// takes one). An external child gets a path, a dtype and a shape, nothing else.
+    fn needs_own_child(self) -> Option<&'static str> {
+        match self {
+            Scene::OneChild | Scene::ManyChildren => None,
+            Scene::ManyChildrenLocked => Some(
+                "these children lock the bytes they change (fcntl OFD locks on 1 MiB chunks); \
+                 another program would have to take the very same locks",
+            ),
+            Scene::CopyOnWrite => Some(
+                "the lesson is the private mapping this program's child makes (numpy's mode \
+                 'c'); another program would choose its own",
+            ),
+        }
+    }
+
     fn default_n(self) -> u64 {
         match self {
             Scene::OneChild | Scene::CopyOnWrite => 1000,
@@ -195,10 +223,17 @@ fn run(cli: Cli) -> Result<()> {
         }
         println!("{}", scene.heading(children));
         let n = usize::try_from(n_for(scene))?; // check_room: n * 4 bytes fit in memory
+        let external = match (cli.child_cmd.as_deref(), scene.needs_own_child()) {
+            (Some(_), Some(why)) => {
+                println!("parent: --child-cmd is not used here: {why}");
+                None
+            }
+            (external, _) => external,
+        };
         match scene {
-            Scene::OneChild => one_child(&supervisor, &place.path, n)?,
+            Scene::OneChild => one_child(&supervisor, &place.path, n, external)?,
             Scene::ManyChildren | Scene::ManyChildrenLocked => {
-                many_children(&supervisor, scene, &place.path, n, children)?;
+                many_children(&supervisor, scene, &place.path, n, children, external)?;
             }
             Scene::CopyOnWrite => copy_on_write(&supervisor, &place.path, n)?,
         }
@@ -212,7 +247,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// Scene one-child, the tutorial's first example: the parent's 1s, the child's +1.
-fn one_child(supervisor: &Supervisor, path: &Path, n: usize) -> Result<()> {
+fn one_child(supervisor: &Supervisor, path: &Path, n: usize, external: Option<&str>) -> Result<()> {
     let map = create_file(path, n, 1.0)?;
     // msync: puts the values in the file on disk. The child would see them without it:
     // both processes map the same page-cache pages, so flushing is about the disk only.
@@ -227,7 +262,19 @@ fn one_child(supervisor: &Supervisor, path: &Path, n: usize) -> Result<()> {
     // The child gets the file's name and size, not the data: it maps the file itself.
     // While it runs the parent holds no view of the mapping, only `map`, which hands out
     // raw pointers: a &[f32] that another process writes under is undefined behaviour.
-    supervisor.run_children(vec![child_command(Scene::OneChild, path, n, 1)?])?;
+    let child = match external {
+        Some(cmd) => {
+            println!(
+                "parent: starting the child: {}",
+                external_args(cmd, path, n)
+            );
+            external_child(cmd, path, n)
+        }
+        None => child_command(Scene::OneChild, path, n, 1)?,
+    };
+    supervisor
+        .run_children(vec![child])
+        .map_err(|err| name_the_command(err, external))?;
 
     // SAFETY: the child has exited; no other process writes the file any more.
     let data = unsafe { view(&map, n) };
@@ -265,6 +312,7 @@ fn many_children(
     path: &Path,
     n: usize,
     children: u32,
+    external: Option<&str>,
 ) -> Result<()> {
     let map = create_file(path, n, 0.0)?;
     let size = file::human(file::bytes(n));
@@ -288,9 +336,17 @@ fn many_children(
     println!(
         "parent: starting {children} children; each maps the file and adds 1 to every value{lock}"
     );
-    let commands = (1..=children).map(|id| child_command(scene, path, n, id));
+    if let Some(cmd) = external {
+        println!("parent: each child runs: {}", external_args(cmd, path, n));
+    }
+    let commands = (1..=children).map(|id| match external {
+        Some(cmd) => Ok(external_child(cmd, path, n)),
+        None => child_command(scene, path, n, id),
+    });
     let started = Instant::now();
-    let finished = supervisor.run_children(commands.collect::<Result<_>>()?)?;
+    let finished = supervisor
+        .run_children(commands.collect::<Result<_>>()?)
+        .map_err(|err| name_the_command(err, external))?;
     let took = started.elapsed().as_secs_f64();
     let first = finished
         .iter()
@@ -491,6 +547,43 @@ fn child_command(scene: Scene, path: &Path, n: usize, id: u32) -> Result<std::pr
         std::process::id().to_string(),
     ]);
     Ok(command)
+}
+
+/// `--child-cmd`: another program as the child, told what `numpy.memmap(path, dtype,
+/// mode='r+', shape)` needs.
+///
+/// /bin/sh splits CMD the way a prompt would (so quotes work), then `exec`s it: the
+/// child is that program itself, not a shell waiting for it, so killing the child
+/// kills the program. Our three arguments follow as "$@": they are never pasted into
+/// the command line, so no path can be misread as shell syntax.
+fn external_child(cmd: &str, path: &Path, n: usize) -> std::process::Command {
+    let mut command = std::process::Command::new("/bin/sh");
+    command.arg("-c").arg(format!("exec {cmd} \"$@\""));
+    command.arg("sh"); // $0; the arguments are $1, $2, $3
+    command.arg(path).args(["float32", &n.to_string()]);
+    processes::prepare_external_child(&mut command);
+    command
+}
+
+/// The external child's command line as the parent shows it.
+fn external_args(cmd: &str, path: &Path, n: usize) -> String {
+    format!("{cmd} {} float32 {n}", path.display())
+}
+
+/// With `--child-cmd`, an error says which command failed (its own messages are above).
+fn name_the_command(err: anyhow::Error, external: Option<&str>) -> anyhow::Error {
+    match external {
+        Some(cmd) => anyhow!("{err:#} (child command: {cmd})"),
+        None => err,
+    }
+}
+
+/// `--child-cmd` must name something to run.
+fn parse_child_cmd(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("the child command is empty".into());
+    }
+    Ok(text.to_string())
 }
 
 /// The first 10 values, as the tutorial prints them.

@@ -188,6 +188,28 @@ pub fn become_child(parent: u32) -> Result<()> {
     Ok(())
 }
 
+/// What [`become_child`] does, done for a child that is another program
+/// (`--child-cmd`): it cannot know our rules, so the parent applies them between
+/// `fork` and `exec`, and they carry over into that program (the signal mask and the
+/// parent-death signal both survive `exec`).
+pub fn prepare_external_child(command: &mut Command) {
+    let parent = nix::unistd::getpid();
+    // SAFETY: the closure runs in the forked child before `exec`, where only
+    // async-signal-safe calls are allowed: it makes three system calls (sigprocmask,
+    // prctl, getppid) on a signal set built on the stack, and allocates nothing (its
+    // errors are bare error numbers).
+    unsafe {
+        command.pre_exec(move || {
+            termination_signals().thread_unblock()?;
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            if getppid() != parent {
+                return Err(nix::errno::Errno::ESRCH.into());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// The test-only fault switch, the same in every example program: a child reads
 /// EXAMPLES_CHILD_FAULT once it has mapped the file. `exit` exits with status 3,
 /// `panic` panics, `sleep` sleeps 60 s (so a test can interrupt the scene).

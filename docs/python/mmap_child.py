@@ -1,0 +1,73 @@
+"""A Python child for examples-mmap: open the parent's file with numpy.memmap, add 1, exit.
+
+    examples-mmap one-child --child-cmd "python3 docs/python/mmap_child.py"
+    examples-mmap many-children --children 4 --child-cmd "python3 docs/python/mmap_child.py --quiet"
+
+The Rust parent creates the file (raw little-endian float32, no header) and runs
+this script with three arguments appended: the file's path, the dtype and the
+shape, e.g. `/tmp/examples-mmap-x1y2/data.f32 float32 1000`. The script does what
+the program's own child does: it maps the file read-write (numpy's mode 'r+'),
+prints the first 10 values, adds 1 to every value, flushes, prints them again and
+exits 0. Then the parent checks every value, exactly as with its own child.
+
+--quiet prints nothing, as the program's own children do in many-children, where
+there are many of them. Their `data += 1` takes no lock, like the tutorial's:
+the parent counts the updates that get lost.
+"""
+
+import signal
+
+# If the parent is stopped, it kills and reaps us itself. Should a Ctrl-C reach us
+# anyway, die of it quietly, as the Rust child does, instead of a KeyboardInterrupt
+# trace.
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+import argparse  # noqa: E402  (after the line above, so Ctrl-C during imports is quiet too)
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy  # noqa: E402
+
+
+def fail_on_purpose_if_asked():
+    """The test-only fault switch of the Rust children, so tests can use this child too."""
+    fault = os.environ.get("EXAMPLES_CHILD_FAULT")
+    if fault == "exit":
+        print("child: failing on purpose (EXAMPLES_CHILD_FAULT=exit)", file=sys.stderr)
+        sys.exit(3)
+    if fault == "panic":
+        raise RuntimeError("child: failing on purpose (EXAMPLES_CHILD_FAULT=panic)")
+    if fault == "sleep":
+        time.sleep(60)
+
+
+def print_first(data):
+    first = ", ".join(str(value) for value in data.flat[:10])
+    print(f"child: first {min(10, data.size)} values: [{first}]", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quiet", action="store_true", help="print nothing")
+    parser.add_argument("path")
+    parser.add_argument("dtype")
+    parser.add_argument("shape", help="the sizes of the dimensions, comma-separated")
+    args = parser.parse_args()
+    shape = tuple(int(side) for side in args.shape.split(","))
+
+    # mode 'r+': open the existing file read-write and map it shared. Never 'w+':
+    # that would create the file anew and erase the parent's values.
+    data = numpy.memmap(args.path, dtype=args.dtype, mode="r+", shape=shape)
+    fail_on_purpose_if_asked()
+    if not args.quiet:
+        print_first(data)
+    data += 1  # read, add, write back: in the pages the parent has mapped too
+    data.flush()  # msync: about the disk only; the parent sees the pages already
+    if not args.quiet:
+        print_first(data)
+    del data  # unmap
+
+
+if __name__ == "__main__":
+    main()
