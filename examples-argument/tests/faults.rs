@@ -5,7 +5,7 @@
 //! and TMPDIR must still be empty.
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +13,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{SigHandler, Signal, kill};
 use nix::unistd::Pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-argument");
@@ -58,6 +58,19 @@ impl Run {
             .stderr(Stdio::piped());
         if let Some(fault) = fault {
             command.env("EXAMPLES_CHILD_FAULT", fault);
+        }
+        // A test run started in the background by a script (`cargo test &`) ignores
+        // SIGINT, and so would the program, which keeps the default action: give it
+        // the default back, as a program started from a terminal has it.
+        // SAFETY: this runs in the forked child before exec; `signal` (sigaction) is
+        // async-signal-safe, and nothing is allocated.
+        unsafe {
+            command.pre_exec(|| {
+                for signal in [Signal::SIGINT, Signal::SIGTERM] {
+                    nix::sys::signal::signal(signal, SigHandler::SigDfl)?;
+                }
+                Ok(())
+            });
         }
         let mut process = command.spawn().expect("the program starts");
         let stdout = process.stdout.take().unwrap();
