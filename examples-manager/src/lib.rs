@@ -534,7 +534,8 @@ pub fn clean_up_on_interrupt() -> Result<()> {
                 let _ = fs::remove_dir_all(dir);
             }
             eprintln!("error: interrupted by {signal}; cleaned up");
-            std::process::exit(130);
+            // The shell's convention: 128 + the signal's number (130 for Ctrl-C).
+            std::process::exit(128 + signal as i32);
         }
     });
     Ok(())

@@ -246,7 +246,7 @@ fn a_parent_killed_mid_scene_leaves_nothing() {
     }
 }
 
-/// SIGTERM to the parent mid-scene (cli.rs tries SIGINT): one line, exit 130, and
+/// SIGTERM to the parent mid-scene (cli.rs tries SIGINT): one line, exit 143, and
 /// the server and the child end with it.
 #[test]
 fn sigterm_to_the_parent_cleans_up() {
@@ -258,7 +258,7 @@ fn sigterm_to_the_parent_cleans_up() {
     thread::sleep(Duration::from_millis(300));
     run.signal_parent(Signal::SIGTERM);
     let outcome = run.finish();
-    assert_eq!(outcome.status.code(), Some(130), "{}", outcome.stderr);
+    assert_eq!(outcome.status.code(), Some(143), "{}", outcome.stderr);
     assert_eq!(
         error_lines(&outcome.stderr),
         ["error: interrupted by SIGTERM; cleaned up"]

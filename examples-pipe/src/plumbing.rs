@@ -126,7 +126,8 @@ pub fn clean_up_on_interrupt() -> Result<()> {
             let _ = waitpid(Pid::from_raw(pid), None);
         }
         eprintln!("error: interrupted by {signal}; cleaned up");
-        std::process::exit(130);
+        // The shell's convention: 128 + the signal's number (130 for Ctrl-C).
+        std::process::exit(128 + signal as i32);
     });
     Ok(())
 }

@@ -323,7 +323,7 @@ fn sigterm_kills_the_child_and_says_so() {
     let (child, parent) = start_with_sleeping_child();
     kill(Pid::from_raw(parent as i32), Signal::SIGTERM).unwrap();
     let out = finish(child);
-    assert_eq!(out.status.code(), Some(130), "stderr: {}", out.stderr);
+    assert_eq!(out.status.code(), Some(143), "stderr: {}", out.stderr);
     assert_eq!(
         error_lines(&out.stderr),
         ["error: interrupted by SIGTERM; cleaned up"]

@@ -318,7 +318,7 @@ fn sigint_and_sigterm_to_the_parent_clean_up() {
         let outcome = run.finish();
         assert_eq!(
             outcome.status.code(),
-            Some(130),
+            Some(128 + signal as i32),
             "{args:?}: {}",
             outcome.stderr
         );

@@ -412,7 +412,7 @@ fn sigterm_mid_scene_kills_the_children_and_removes_the_sockets() {
         .recv_timeout(DEADLINE)
         .expect("the parent stops after SIGTERM")
         .unwrap();
-    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("error: interrupted by SIGTERM; cleaned up"),
         "{}",
