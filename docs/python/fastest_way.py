@@ -38,7 +38,8 @@ import numpy as np
 METHODS = [
     "floor",      # ones(n) in one process: the cost every method pays before sharing
     "inherit",    # a global array inherited by a forked child
-    "argument",   # the array as the child's argument
+    "argument",   # the array as the child's argument (inherited, under fork)
+    "argument-spawn",  # the same under the spawn start method: the array is pickled
     "pipe",       # sent through multiprocessing.Pipe
     "queue",      # put on a multiprocessing.Queue
     "copy-in",    # copied into a ctypes Array (multiprocessing.Array)
@@ -130,7 +131,7 @@ def run_once(method, n):
         GLOBAL_ARRAY = np.ones(n)
         join(start_and_wait(child_inherit, n))
         GLOBAL_ARRAY = None
-    elif method == "argument":
+    elif method in ("argument", "argument-spawn"):
         join(start_and_wait(child_argument, np.ones(n), n))
     elif method == "pipe":
         array = np.ones(n)
@@ -183,7 +184,9 @@ def peak_mb(who):
 
 
 def one(args):
-    mp.set_start_method(args.start_method)
+    # Under fork, an argument is inherited like a global, not pickled; the Rust
+    # program's `argument` method is spawn-style, so it compares with this one.
+    mp.set_start_method("spawn" if args.one == "argument-spawn" else args.start_method)
     started = time.perf_counter()
     run_once(args.one, args.n)
     seconds = time.perf_counter() - started
@@ -232,8 +235,8 @@ def main():
         parser.error("--n and --repeats must be at least 1")
     if args.one:
         return one(args)
-    if args.start_method != "fork" and "inherit" in args.methods:
-        args.methods = [m for m in args.methods if m != "inherit"]
+    if args.start_method != "fork":
+        args.methods = [m for m in args.methods if m not in ("inherit", "argument-spawn")]
     results = []
     for method in args.methods:
         result = measure(method, args)
