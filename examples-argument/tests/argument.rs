@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use test_support::processes_with;
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-argument");
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -52,33 +53,12 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// The processes (other than this test) whose environment holds the marker.
-fn processes_with_marker(marker: &str) -> Vec<i32> {
-    let needle = format!("EXAMPLES_TEST_MARKER={marker}");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if environ
-            .split(|&b| b == 0)
-            .any(|var| var == needle.as_bytes())
-        {
-            found.push(pid);
-        }
-    }
-    found
-}
-
 /// Asserts that no process of this run is left, allowing the kernel a moment to
 /// deliver a parent-death signal.
 fn assert_no_process_left(marker: &str) {
     let started = Instant::now();
     loop {
-        let left = processes_with_marker(marker);
+        let left = processes_with(marker);
         if left.is_empty() {
             return;
         }
@@ -229,7 +209,7 @@ fn a_failing_child_fails_the_parent_in_both_scenes() {
 fn wait_for_child(marker: &str, parent: i32) -> i32 {
     let started = Instant::now();
     loop {
-        if let Some(&pid) = processes_with_marker(marker).iter().find(|&&p| p != parent) {
+        if let Some(&pid) = processes_with(marker).iter().find(|&&p| p != parent) {
             return pid;
         }
         assert!(started.elapsed() < DEADLINE, "no child appeared");

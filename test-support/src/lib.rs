@@ -1,0 +1,368 @@
+//! What the fault tests of every example share (each crate's `tests/faults.rs`).
+//!
+//! A fault test starts the real binary, hurts it (a child that sleeps and is
+//! killed, a signal to the parent, bad input) and then claims two things: the
+//! program said what went wrong, and nothing of the run is left behind. The second
+//! claim needs the same machinery in every crate, so it lives here once:
+//!
+//! - every run gets a unique marker, an environment variable that every process of
+//!   the run inherits, so the test can find the run's processes (orphans included)
+//!   in `/proc/*/environ` without knowing how the program starts them;
+//! - every run gets its own empty TMPDIR, so whatever the program leaves there is
+//!   the run's and no one else's;
+//! - every wait has a deadline, so a hang fails the test instead of stalling it.
+//!
+//! What is particular to one program (its shared-memory names, its server process,
+//! the permission bits it promises) stays in that crate's tests.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigHandler, Signal, kill};
+use nix::unistd::Pid;
+
+/// Only a hang comes near this: every run of a fault test takes well under a second.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+/// After a fault, the parent must be gone this soon.
+pub const PROMPTLY: Duration = Duration::from_secs(5);
+/// The variable that carries a run's marker to every process of the run.
+pub const MARKER_VARIABLE: &str = "EXAMPLES_TEST_MARKER";
+
+/// How to start one run: the binary, its arguments, and the environment it gets.
+///
+/// The binary's path comes from the test file (`env!("CARGO_BIN_EXE_...")` only
+/// works there), and so does the name the run's marker starts with.
+pub struct Launch {
+    command: Command,
+    marker: String,
+    count: usize,
+    own_tmpdir: PathBuf,
+    tmpdir: Option<PathBuf>,
+}
+
+impl Launch {
+    /// A run of `bin` with `args`; its marker is "`name`-<test pid>-<count>", and
+    /// its TMPDIR a fresh directory of that name. EXAMPLES_CHILD_FAULT is removed
+    /// from the environment: the fault is the test's choice, not the caller's.
+    pub fn new(bin: &str, name: &str, args: &[&str]) -> Launch {
+        // Tests of one binary run in threads of one process: the count keeps
+        // their markers apart, the pid keeps apart two test processes.
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let count = COUNT.fetch_add(1, Ordering::Relaxed);
+        let marker = format!("{name}-{}-{count}", std::process::id());
+        let own_tmpdir = std::env::temp_dir().join(&marker);
+        let mut command = Command::new(bin);
+        command
+            .args(args)
+            .env(MARKER_VARIABLE, &marker)
+            .env_remove("EXAMPLES_CHILD_FAULT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Launch {
+            command,
+            marker,
+            count,
+            own_tmpdir,
+            tmpdir: None,
+        }
+    }
+
+    /// Sets EXAMPLES_CHILD_FAULT (`exit`, `panic` or `sleep`) for the run's
+    /// children; None leaves them healthy.
+    pub fn child_fault(self, fault: Option<&str>) -> Launch {
+        match fault {
+            Some(fault) => self.env("EXAMPLES_CHILD_FAULT", fault),
+            None => self,
+        }
+    }
+
+    /// Sets one more variable, e.g. another fault switch.
+    pub fn env(mut self, key: &str, value: &str) -> Launch {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Removes a variable the test process may have, e.g. another fault switch.
+    pub fn env_remove(mut self, key: &str) -> Launch {
+        self.command.env_remove(key);
+        self
+    }
+
+    /// Names the run's own TMPDIR "`prefix`-<test pid>-<count>" instead of after
+    /// the marker: a program that makes Unix sockets in TMPDIR needs a short path,
+    /// as a socket's path must fit in 108 bytes.
+    pub fn short_tmpdir(mut self, prefix: &str) -> Launch {
+        let name = format!("{prefix}-{}-{}", std::process::id(), self.count);
+        self.own_tmpdir = std::env::temp_dir().join(name);
+        self
+    }
+
+    /// `tmpdir`: a TMPDIR of the test's choosing (to see how the program takes a bad
+    /// one), not checked afterwards; None: the run's own, fresh and empty, checked.
+    pub fn tmpdir(mut self, tmpdir: Option<&str>) -> Launch {
+        self.tmpdir = tmpdir.map(PathBuf::from);
+        self
+    }
+
+    /// Gives the program the default action for SIGINT and SIGTERM. A test run
+    /// started in the background by a script (`cargo test &`) ignores SIGINT, and so
+    /// would a program that keeps the default action: this gives the default back,
+    /// as a program started from a terminal has it.
+    pub fn default_signals(mut self) -> Launch {
+        // SAFETY: this runs in the forked child before exec; `signal` (sigaction) is
+        // async-signal-safe, and nothing is allocated.
+        unsafe {
+            self.command.pre_exec(|| {
+                for signal in [Signal::SIGINT, Signal::SIGTERM] {
+                    nix::sys::signal::signal(signal, SigHandler::SigDfl)?;
+                }
+                Ok(())
+            });
+        }
+        self
+    }
+
+    /// Starts the run, with its stdout read line by line as it arrives (so a test
+    /// can wait for a line) and its stderr read whole.
+    pub fn start(mut self) -> Run {
+        std::fs::create_dir_all(&self.own_tmpdir).unwrap();
+        let tmpdir = self.tmpdir.as_ref().unwrap_or(&self.own_tmpdir);
+        self.command.env("TMPDIR", tmpdir);
+        let mut process = self.command.spawn().expect("the program starts");
+        let stdout = process.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        let mut stderr = process.stderr.take().unwrap();
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Run {
+            marker: self.marker,
+            tmpdir: self.own_tmpdir,
+            process,
+            lines,
+            stdout: Vec::new(),
+            stderr,
+            started: Instant::now(),
+            fault_at: None,
+        }
+    }
+}
+
+/// One run of the program, with its output arriving line by line.
+pub struct Run {
+    marker: String,
+    tmpdir: PathBuf,
+    process: Child,
+    lines: Receiver<String>,
+    stdout: Vec<String>,
+    stderr: JoinHandle<String>,
+    started: Instant,
+    fault_at: Option<Instant>,
+}
+
+/// How a run ended, once nothing of it was left.
+pub struct Outcome {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The pid of the parent, the process the test started.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// Reads stdout until a line contains `needle`: the way to know the program
+    /// reached a point of its scene before the test hurts it there.
+    pub fn wait_for_line(&mut self, needle: &str) {
+        while self.started.elapsed() < DEADLINE {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(50)) {
+                let found = line.contains(needle);
+                self.stdout.push(line);
+                if found {
+                    return;
+                }
+            }
+        }
+        self.kill_everything();
+        panic!("no line with {needle:?}; saw {:?}", self.stdout);
+    }
+
+    /// Waits until at least `count` processes of the run pass `keep`, and returns
+    /// them: a child can be killed only once it exists. `what` names them in the
+    /// message of a run where they never came.
+    pub fn wait_for_processes(
+        &self,
+        count: usize,
+        what: &str,
+        keep: impl Fn(i32) -> bool,
+    ) -> Vec<i32> {
+        loop {
+            let found: Vec<i32> = processes_with(&self.marker)
+                .into_iter()
+                .filter(|&pid| keep(pid))
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            assert!(self.started.elapsed() < DEADLINE, "{what} never started");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the run has `count` children (its processes other than the
+    /// parent); returns their pids.
+    pub fn children(&self, count: usize) -> Vec<i32> {
+        let parent = self.process.id() as i32;
+        self.wait_for_processes(count, "the children", |pid| pid != parent)
+    }
+
+    /// The pid of the child, in a run with one: waits for it to appear.
+    pub fn child_pid(&self) -> i32 {
+        self.children(1)[0]
+    }
+
+    /// For the programs that talk through ipc-channel: waits until every process
+    /// started so far has connected. Its socket directory, made in TMPDIR before it
+    /// was started, is gone once it has, so an empty TMPDIR means all have.
+    pub fn wait_until_connected(&self) {
+        while std::fs::read_dir(&self.tmpdir).unwrap().next().is_some() {
+            assert!(self.started.elapsed() < DEADLINE, "a child never connected");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills one process of the run with SIGKILL; from now on the parent has
+    /// `PROMPTLY` to notice and end.
+    pub fn kill_child(&mut self, pid: i32) {
+        self.fault_at = Some(Instant::now());
+        kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    }
+
+    /// Sends `signal` to the parent; from now on it has `PROMPTLY` to end.
+    pub fn signal_parent(&mut self, signal: Signal) {
+        self.fault_at = Some(Instant::now());
+        kill(Pid::from_raw(self.process.id() as i32), signal).unwrap();
+    }
+
+    /// Kills every process of the run: a failed test must not leave them behind
+    /// either.
+    pub fn kill_everything(&mut self) {
+        for pid in processes_with(&self.marker) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+
+    /// Waits for the parent, promptly after a fault, then checks that nothing of
+    /// the run is left: no process (orphans included) and nothing in TMPDIR.
+    pub fn finish(self) -> Outcome {
+        let (outcome, left) = self.finish_and_list();
+        assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+        outcome
+    }
+
+    /// The same, but returns what is left in TMPDIR, with its permission bits (and
+    /// then removes it), for the cases where the test expects something there.
+    pub fn finish_and_list(mut self) -> (Outcome, Vec<(PathBuf, u32)>) {
+        let status = loop {
+            if let Some(status) = self.process.try_wait().unwrap() {
+                break status;
+            }
+            let late = match self.fault_at {
+                Some(at) => at.elapsed() > PROMPTLY,
+                None => self.started.elapsed() > DEADLINE,
+            };
+            if late {
+                self.kill_everything();
+                panic!("the parent was still running: {:?}", self.stdout);
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        // Before reading to the end of the output: a survivor holds the pipes open.
+        if let Err(left) = nothing_left(&self.marker) {
+            self.kill_everything();
+            panic!("processes left behind: {left:?}");
+        }
+        let mut stdout = std::mem::take(&mut self.stdout);
+        stdout.extend(self.lines.iter());
+        let stderr = self.stderr.join().unwrap();
+        let left: Vec<(PathBuf, u32)> = std::fs::read_dir(&self.tmpdir)
+            .unwrap()
+            .flatten()
+            .map(|entry| {
+                let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+                (entry.path(), mode)
+            })
+            .collect();
+        let _ = std::fs::remove_dir_all(&self.tmpdir);
+        let outcome = Outcome {
+            status,
+            stdout: stdout.join("\n"),
+            stderr,
+        };
+        (outcome, left)
+    }
+}
+
+/// The processes whose environment holds `marker` (zombies excluded: their
+/// environment reads empty). This finds a run's processes however they were
+/// started, and finds them still after their parent died.
+pub fn processes_with(marker: &str) -> Vec<i32> {
+    let needle = format!("{MARKER_VARIABLE}={marker}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ
+            .split(|&b| b == 0)
+            .any(|var| var == needle.as_bytes())
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Checks that no process has the marker, allowing the kernel a moment to deliver
+/// parent-death signals; returns the survivors otherwise.
+fn nothing_left(marker: &str) -> Result<(), Vec<i32>> {
+    let started = Instant::now();
+    loop {
+        let left = processes_with(marker);
+        if left.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > PROMPTLY {
+            return Err(left);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `error:` lines of stderr: the programs promise exactly one for each failure,
+/// so tests count and compare these.
+pub fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("error:")).collect()
+}
