@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use test_support::error_lines;
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-pipe");
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -115,13 +116,6 @@ fn assert_no_child_left(parent: u32) {
         );
         thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn error_lines(stderr: &str) -> Vec<&str> {
-    stderr
-        .lines()
-        .filter(|line| line.starts_with("error:"))
-        .collect()
 }
 
 fn assert_clean_failure(output: &Output, code: i32) {
