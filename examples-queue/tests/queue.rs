@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use test_support::processes_with;
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-queue");
 /// Far longer than any run here takes (well under a second): only a hang hits it.
@@ -87,23 +88,7 @@ impl Run {
 
     /// Processes whose environment holds this run's marker.
     fn processes(&self) -> Vec<i32> {
-        let needle = format!("EXAMPLES_TEST_MARKER={}", self.marker);
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-                continue;
-            };
-            if environ
-                .split(|&b| b == 0)
-                .any(|var| var == needle.as_bytes())
-            {
-                found.push(pid);
-            }
-        }
-        found
+        processes_with(&self.marker)
     }
 }
 
