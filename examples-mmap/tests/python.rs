@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use test_support::processes_with;
+
 const BIN: &str = env!("CARGO_BIN_EXE_examples-mmap");
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -116,23 +118,10 @@ impl World {
 
     /// Pids of live processes whose environment holds our marker.
     fn processes(&self) -> Vec<u32> {
-        let needle = format!("EXAMPLES_TEST_MARKER={}", self.marker);
-        let mut pids = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-                continue;
-            };
-            if environ
-                .split(|&b| b == 0)
-                .any(|var| var == needle.as_bytes())
-            {
-                pids.push(pid);
-            }
-        }
-        pids
+        processes_with(&self.marker)
+            .into_iter()
+            .map(|pid| pid as u32)
+            .collect()
     }
 
     /// Wait (bounded) until `count` of our processes are alive.
