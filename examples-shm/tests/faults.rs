@@ -5,162 +5,26 @@
 //! TMPDIR; afterwards no process of the run may be left, TMPDIR must still be
 //! empty, and /dev/shm must hold no segment with the run's default name.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
+use test_support::{Launch, Outcome, Run, error_lines};
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-shm");
-/// Only a hang comes near this: every run here takes well under a second.
-const DEADLINE: Duration = Duration::from_secs(30);
-/// After a fault, the parent must be gone this soon.
-const PROMPTLY: Duration = Duration::from_secs(5);
 
-/// One run of the program, with its output arriving line by line.
-struct Run {
-    marker: String,
-    tmpdir: PathBuf,
-    process: Child,
-    lines: Receiver<String>,
-    stdout: Vec<String>,
-    stderr: JoinHandle<String>,
-    started: Instant,
-    fault_at: Option<Instant>,
+/// A run with its own marker and TMPDIR (test-support).
+fn start(args: &[&str], fault: Option<&str>) -> Run {
+    Launch::new(BIN, "examples-shm-faults", args)
+        .child_fault(fault)
+        .start()
 }
 
-struct Outcome {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn start(args: &[&str], fault: Option<&str>) -> Run {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let count = COUNT.fetch_add(1, Ordering::Relaxed);
-        let marker = format!("examples-shm-faults-{}-{count}", std::process::id());
-        let tmpdir = std::env::temp_dir().join(&marker);
-        std::fs::create_dir_all(&tmpdir).unwrap();
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .env("EXAMPLES_TEST_MARKER", &marker)
-            .env("TMPDIR", &tmpdir)
-            .env_remove("EXAMPLES_CHILD_FAULT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(fault) = fault {
-            command.env("EXAMPLES_CHILD_FAULT", fault);
-        }
-        let mut process = command.spawn().expect("the program starts");
-        let stdout = process.stdout.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = sender.send(line);
-            }
-        });
-        let mut stderr = process.stderr.take().unwrap();
-        let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        Run {
-            marker,
-            tmpdir,
-            process,
-            lines,
-            stdout: Vec::new(),
-            stderr,
-            started: Instant::now(),
-            fault_at: None,
-        }
-    }
-
-    /// Reads stdout until a line contains `needle`.
-    fn wait_for_line(&mut self, needle: &str) {
-        while self.started.elapsed() < DEADLINE {
-            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(50)) {
-                let found = line.contains(needle);
-                self.stdout.push(line);
-                if found {
-                    return;
-                }
-            }
-        }
-        self.kill_everything();
-        panic!("no line with {needle:?}; saw {:?}", self.stdout);
-    }
-
-    /// The pid of the child: the process of this run that is not the parent.
-    fn child_pid(&self) -> i32 {
-        let parent = self.process.id() as i32;
-        loop {
-            if let Some(&pid) = processes_with(&self.marker).iter().find(|&&p| p != parent) {
-                return pid;
-            }
-            assert!(self.started.elapsed() < DEADLINE, "no child appeared");
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal_parent(&mut self, signal: Signal) {
-        self.fault_at = Some(Instant::now());
-        kill(Pid::from_raw(self.process.id() as i32), signal).unwrap();
-    }
-
-    fn kill_everything(&mut self) {
-        for pid in processes_with(&self.marker) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-
-    /// Waits for the parent, promptly after a fault, then checks that nothing of
-    /// the run is left: no process (orphans included) and nothing in TMPDIR.
-    fn finish(mut self) -> Outcome {
-        let status = loop {
-            if let Some(status) = self.process.try_wait().unwrap() {
-                break status;
-            }
-            let late = match self.fault_at {
-                Some(at) => at.elapsed() > PROMPTLY,
-                None => self.started.elapsed() > DEADLINE,
-            };
-            if late {
-                self.kill_everything();
-                panic!("the parent was still running: {:?}", self.stdout);
-            }
-            thread::sleep(Duration::from_millis(10));
-        };
-        // Before reading to the end of the output: a survivor holds the pipes open.
-        if let Err(left) = nothing_left(&self.marker) {
-            self.kill_everything();
-            panic!("processes left behind: {left:?}");
-        }
-        let mut stdout = std::mem::take(&mut self.stdout);
-        stdout.extend(self.lines.iter());
-        let stderr = self.stderr.join().unwrap();
-        let left: Vec<_> = std::fs::read_dir(&self.tmpdir).unwrap().flatten().collect();
-        assert!(left.is_empty(), "left in TMPDIR: {left:?}");
-        let segments = segments_of(self.process.id());
-        assert!(segments.is_empty(), "left in /dev/shm: {segments:?}");
-        let _ = std::fs::remove_dir(&self.tmpdir);
-        Outcome {
-            status,
-            stdout: stdout.join("\n"),
-            stderr,
-        }
-    }
+/// `Run::finish` (nothing of the run left: no process, nothing in TMPDIR), and
+/// no segment in /dev/shm with the run's default name either.
+fn finish(run: Run) -> Outcome {
+    let parent = run.pid();
+    let outcome = run.finish();
+    let segments = segments_of(parent);
+    assert!(segments.is_empty(), "left in /dev/shm: {segments:?}");
+    outcome
 }
 
 /// Segments in /dev/shm with the default name of a run whose parent is `pid`:
@@ -175,56 +39,15 @@ fn segments_of(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// Processes (zombies excluded: their environment reads empty) with the marker.
-fn processes_with(marker: &str) -> Vec<i32> {
-    let needle = format!("EXAMPLES_TEST_MARKER={marker}");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if environ
-            .split(|&b| b == 0)
-            .any(|var| var == needle.as_bytes())
-        {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-/// Allows the kernel a moment to deliver parent-death signals.
-fn nothing_left(marker: &str) -> Result<(), Vec<i32>> {
-    let started = Instant::now();
-    loop {
-        let left = processes_with(marker);
-        if left.is_empty() {
-            return Ok(());
-        }
-        if started.elapsed() > PROMPTLY {
-            return Err(left);
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn error_lines(stderr: &str) -> Vec<&str> {
-    stderr.lines().filter(|l| l.starts_with("error:")).collect()
-}
-
 /// The forked child of copy-in (shm.rs kills the children of named and anonymous)
 /// is killed mid-scene: one line, within a few seconds, nothing left.
 #[test]
 fn a_child_killed_in_copy_in_fails_the_parent_promptly() {
-    let mut run = Run::start(&["copy-in", "--n", "1000"], Some("sleep"));
+    let mut run = start(&["copy-in", "--n", "1000"], Some("sleep"));
     run.wait_for_line("child: forked");
     let child = run.child_pid();
-    run.fault_at = Some(Instant::now());
-    kill(Pid::from_raw(child), Signal::SIGKILL).unwrap();
-    let outcome = run.finish();
+    run.kill_child(child);
+    let outcome = finish(run);
     assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
     assert_eq!(
         error_lines(&outcome.stderr),
@@ -240,10 +63,10 @@ fn sigint_and_sigterm_in_the_other_scenes_clean_up() {
         ("named", Signal::SIGTERM, "child: attached to"),
         ("anonymous", Signal::SIGINT, "child: forked"),
     ] {
-        let mut run = Run::start(&[scene, "--n", "1000"], Some("sleep"));
+        let mut run = start(&[scene, "--n", "1000"], Some("sleep"));
         run.wait_for_line(ready);
         run.signal_parent(signal);
-        let outcome = run.finish();
+        let outcome = finish(run);
         assert_eq!(
             outcome.status.code(),
             Some(128 + signal as i32),
@@ -260,10 +83,10 @@ fn sigint_and_sigterm_in_the_other_scenes_clean_up() {
 /// parent-death signal.
 #[test]
 fn a_parent_killed_in_copy_in_leaves_nothing() {
-    let mut run = Run::start(&["copy-in", "--n", "1000"], Some("sleep"));
+    let mut run = start(&["copy-in", "--n", "1000"], Some("sleep"));
     run.wait_for_line("child: forked");
     run.signal_parent(Signal::SIGKILL);
-    let outcome = run.finish();
+    let outcome = finish(run);
     assert_eq!(outcome.status.code(), None, "killed, not exited");
 }
 
@@ -271,9 +94,9 @@ fn a_parent_killed_in_copy_in_leaves_nothing() {
 /// with the default segment name: each run's name is its own (pid and random).
 #[test]
 fn two_runs_at_once_with_default_names_do_not_interfere() {
-    let first = Run::start(&["--n", "3000"], None);
-    let second = Run::start(&["--n", "3001"], None);
-    for (outcome, n) in [(first.finish(), 3000), (second.finish(), 3001)] {
+    let first = start(&["--n", "3000"], None);
+    let second = start(&["--n", "3001"], None);
+    for (outcome, n) in [(finish(first), 3000), (finish(second), 3001)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
         let verdicts: Vec<&str> = outcome
             .stdout
@@ -307,7 +130,7 @@ fn more_bad_input_is_one_clear_error() {
         // 2^61 f64 is 2^64 bytes: more than any address space.
         (&["named", "--n", "2305843009213693952"][..], 1),
     ] {
-        let outcome = Run::start(args, None).finish();
+        let outcome = finish(start(args, None));
         assert_eq!(
             outcome.status.code(),
             Some(code),
@@ -335,7 +158,7 @@ fn more_bad_input_is_one_clear_error() {
 fn opening_a_missing_segment_is_one_clear_error() {
     let name = format!("/exshm-t{}-missing", std::process::id());
     let parent = std::process::id().to_string();
-    let outcome = Run::start(
+    let run = start(
         &[
             "child-named",
             "--name",
@@ -346,8 +169,8 @@ fn opening_a_missing_segment_is_one_clear_error() {
             &parent,
         ],
         None,
-    )
-    .finish();
+    );
+    let outcome = finish(run);
     assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
     assert_eq!(
         error_lines(&outcome.stderr),

@@ -30,26 +30,13 @@ fn dev_shm(name: &str) -> String {
     format!("/dev/shm/{}", name.trim_start_matches('/'))
 }
 
-/// Pids of live processes whose environment holds `marker`.
+/// Pids of live processes whose environment holds `marker` (zombies and processes
+/// of other users read as empty or fail: they are skipped).
 fn processes_with(marker: &str) -> Vec<u32> {
-    let needle = format!("EXAMPLES_TEST_MARKER={marker}");
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        // Zombies and processes of other users read as empty or fail: skip them.
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if environ
-            .split(|b| *b == 0)
-            .any(|var| var == needle.as_bytes())
-        {
-            pids.push(pid);
-        }
-    }
-    pids
+    test_support::processes_with(marker)
+        .into_iter()
+        .map(|pid| pid as u32)
+        .collect()
 }
 
 fn assert_nothing_left(marker: &str, name: Option<&str>) {
