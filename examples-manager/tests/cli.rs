@@ -10,6 +10,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use test_support::processes_with;
+
 const BIN: &str = env!("CARGO_BIN_EXE_examples-manager");
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -134,31 +136,15 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Outcome {
 
 /// Pids of live processes whose environment holds our marker (and match `arg`, if given).
 fn marked_pids(marker: &str, arg: Option<&str>) -> Vec<u32> {
-    let needle = format!("EXAMPLES_TEST_MARKER={marker}");
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        let has_marker = environ
-            .split(|&b| b == 0)
-            .any(|var| var == needle.as_bytes());
-        // A zombie has an empty environ; it is waited for by its parent, not by us.
-        if !has_marker {
-            continue;
-        }
-        if let Some(arg) = arg {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            if !cmdline.split(|&b| b == 0).any(|a| a == arg.as_bytes()) {
-                continue;
-            }
-        }
-        pids.push(pid);
-    }
-    pids
+    processes_with(marker)
+        .into_iter()
+        .filter(|pid| {
+            let Some(arg) = arg else { return true };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            cmdline.split(|&b| b == 0).any(|a| a == arg.as_bytes())
+        })
+        .map(|pid| pid as u32)
+        .collect()
 }
 
 fn assert_no_process_left(marker: &str) {

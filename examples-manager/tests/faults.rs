@@ -6,222 +6,47 @@
 //! inherits) and its own empty TMPDIR; afterwards no process of the run may be left
 //! and TMPDIR must still be empty.
 
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::thread;
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
+use test_support::{Launch, Run, error_lines};
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-manager");
-/// Only a hang comes near this: every run here takes well under a second.
-const DEADLINE: Duration = Duration::from_secs(30);
-/// After a fault, the parent must be gone this soon.
-const PROMPTLY: Duration = Duration::from_secs(5);
 
-/// One run of the program, with its output arriving line by line.
-struct Run {
-    marker: String,
-    tmpdir: PathBuf,
-    process: Child,
-    lines: Receiver<String>,
-    stdout: Vec<String>,
-    stderr: JoinHandle<String>,
-    started: Instant,
-    fault_at: Option<Instant>,
+/// A run with its own marker and TMPDIR (test-support). `fault`: which switch
+/// (EXAMPLES_CHILD_FAULT or EXAMPLES_SERVER_FAULT), and how.
+fn start(args: &[&str], fault: Option<(&str, &str)>) -> Run {
+    start_in(args, fault, None)
 }
 
-struct Outcome {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+/// `tmpdir`: a TMPDIR of the test's choosing, not checked afterwards; None: a
+/// fresh empty one, checked. Its name is short: the sockets live in there, and a
+/// socket's path must fit in 108 bytes.
+fn start_in(args: &[&str], fault: Option<(&str, &str)>, tmpdir: Option<&str>) -> Run {
+    let launch = Launch::new(BIN, "examples-manager-faults", args)
+        .env_remove("EXAMPLES_SERVER_FAULT")
+        .env("RUST_BACKTRACE", "0")
+        .short_tmpdir("emf")
+        .tmpdir(tmpdir);
+    match fault {
+        Some((switch, fault)) => launch.env(switch, fault),
+        None => launch,
+    }
+    .start()
 }
 
-impl Run {
-    /// `fault`: which switch (EXAMPLES_CHILD_FAULT or EXAMPLES_SERVER_FAULT), and how.
-    fn start(args: &[&str], fault: Option<(&str, &str)>) -> Run {
-        Run::start_in(args, fault, None)
-    }
-
-    /// `tmpdir`: a TMPDIR of the test's choosing, not checked afterwards; None: a
-    /// fresh empty one, checked.
-    fn start_in(args: &[&str], fault: Option<(&str, &str)>, tmpdir: Option<&str>) -> Run {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let count = COUNT.fetch_add(1, Ordering::Relaxed);
-        let marker = format!("examples-manager-faults-{}-{count}", std::process::id());
-        // Short: the sockets live in here, and a socket's path must fit in 108 bytes.
-        let own = std::env::temp_dir().join(format!("emf-{}-{count}", std::process::id()));
-        std::fs::create_dir_all(&own).unwrap();
-        let tmpdir = tmpdir.map_or(own.clone(), PathBuf::from);
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .env("EXAMPLES_TEST_MARKER", &marker)
-            .env("TMPDIR", &tmpdir)
-            .env_remove("EXAMPLES_CHILD_FAULT")
-            .env_remove("EXAMPLES_SERVER_FAULT")
-            .env("RUST_BACKTRACE", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some((switch, fault)) = fault {
-            command.env(switch, fault);
-        }
-        let mut process = command.spawn().expect("the program starts");
-        let stdout = process.stdout.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = sender.send(line);
-            }
-        });
-        let mut stderr = process.stderr.take().unwrap();
-        let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        Run {
-            marker,
-            tmpdir: own,
-            process,
-            lines,
-            stdout: Vec::new(),
-            stderr,
-            started: Instant::now(),
-            fault_at: None,
-        }
-    }
-
-    /// Waits until the run has `count` processes started with the hidden
-    /// sub-command `role` ("server" or "child"); returns their pids, oldest first.
-    fn processes(&self, role: &str, count: usize) -> Vec<i32> {
-        loop {
-            let mut found: Vec<i32> = processes_with(&self.marker)
-                .into_iter()
-                .filter(|&pid| {
-                    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    cmdline.split(|&b| b == 0).nth(1) == Some(role.as_bytes())
-                })
-                .collect();
-            if found.len() >= count {
-                found.sort();
-                return found;
-            }
-            assert!(
-                self.started.elapsed() < DEADLINE,
-                "no {role} process started"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits until every process started so far has connected: its socket
-    /// directory, made in TMPDIR before it was started, is gone once it has.
-    fn wait_until_connected(&self) {
-        while std::fs::read_dir(&self.tmpdir).unwrap().next().is_some() {
-            assert!(self.started.elapsed() < DEADLINE, "a child never connected");
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill_process(&mut self, pid: i32) {
-        self.fault_at = Some(Instant::now());
-        kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
-    }
-
-    fn signal_parent(&mut self, signal: Signal) {
-        self.fault_at = Some(Instant::now());
-        kill(Pid::from_raw(self.process.id() as i32), signal).unwrap();
-    }
-
-    fn kill_everything(&mut self) {
-        for pid in processes_with(&self.marker) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-
-    /// Waits for the parent, promptly after a fault, then checks that nothing of
-    /// the run is left: no process (orphans included) and nothing in TMPDIR.
-    fn finish(mut self) -> Outcome {
-        let status = loop {
-            if let Some(status) = self.process.try_wait().unwrap() {
-                break status;
-            }
-            let late = match self.fault_at {
-                Some(at) => at.elapsed() > PROMPTLY,
-                None => self.started.elapsed() > DEADLINE,
-            };
-            if late {
-                self.kill_everything();
-                panic!("the parent was still running: {:?}", self.stdout);
-            }
-            thread::sleep(Duration::from_millis(10));
-        };
-        // Before reading to the end of the output: a survivor holds the pipes open.
-        if let Err(left) = nothing_left(&self.marker) {
-            self.kill_everything();
-            panic!("processes left behind: {left:?}");
-        }
-        let mut stdout = std::mem::take(&mut self.stdout);
-        stdout.extend(self.lines.iter());
-        let stderr = self.stderr.join().unwrap();
-        let left: Vec<_> = std::fs::read_dir(&self.tmpdir).unwrap().flatten().collect();
-        assert!(left.is_empty(), "left in TMPDIR: {left:?}");
-        let _ = std::fs::remove_dir(&self.tmpdir);
-        Outcome {
-            status,
-            stdout: stdout.join("\n"),
-            stderr,
-        }
-    }
-}
-
-/// Processes (zombies excluded: their environment reads empty) with the marker.
-fn processes_with(marker: &str) -> Vec<i32> {
-    let needle = format!("EXAMPLES_TEST_MARKER={marker}");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if environ
-            .split(|&b| b == 0)
-            .any(|var| var == needle.as_bytes())
-        {
-            found.push(pid);
-        }
-    }
+/// Waits until the run has `count` processes started with the hidden sub-command
+/// `role` ("server" or "child"); returns their pids, oldest first.
+fn processes(run: &Run, role: &str, count: usize) -> Vec<i32> {
+    let what = format!("the {role} process");
+    let mut found = run.wait_for_processes(count, &what, |pid| {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        cmdline.split(|&b| b == 0).nth(1) == Some(role.as_bytes())
+    });
+    found.sort();
     found
-}
-
-/// Allows the kernel a moment to deliver parent-death signals.
-fn nothing_left(marker: &str) -> Result<(), Vec<i32>> {
-    let started = Instant::now();
-    loop {
-        let left = processes_with(marker);
-        if left.is_empty() {
-            return Ok(());
-        }
-        if started.elapsed() > PROMPTLY {
-            return Err(left);
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn error_lines(stderr: &str) -> Vec<&str> {
-    stderr.lines().filter(|l| l.starts_with("error:")).collect()
 }
 
 /// SIGKILL of the parent mid-scene: no code of it runs, so the server and the
@@ -233,9 +58,9 @@ fn a_parent_killed_mid_scene_leaves_nothing() {
         (&["child-proxy", "--n", "100"][..], 1),
         (&["mutate", "--n", "100", "--clients", "3"][..], 1),
     ] {
-        let mut run = Run::start(args, Some(("EXAMPLES_CHILD_FAULT", "sleep")));
-        run.processes("server", 1);
-        run.processes("child", children);
+        let mut run = start(args, Some(("EXAMPLES_CHILD_FAULT", "sleep")));
+        processes(&run, "server", 1);
+        processes(&run, "child", children);
         // Killed while a process is still calling back, the parent would leave its
         // socket directory: the limit docs/reliability.md states.
         run.wait_until_connected();
@@ -250,11 +75,11 @@ fn a_parent_killed_mid_scene_leaves_nothing() {
 /// the server and the child end with it.
 #[test]
 fn sigterm_to_the_parent_cleans_up() {
-    let mut run = Run::start(
+    let mut run = start(
         &["child-proxy", "--n", "100"],
         Some(("EXAMPLES_CHILD_FAULT", "sleep")),
     );
-    run.processes("child", 1);
+    processes(&run, "child", 1);
     thread::sleep(Duration::from_millis(300));
     run.signal_parent(Signal::SIGTERM);
     let outcome = run.finish();
@@ -287,7 +112,7 @@ fn a_server_that_dies_fails_the_scene_promptly() {
             "error: the server process failed: exit status 3: the child process failed: exit status 1",
         ),
     ] {
-        let outcome = Run::start(args, Some(("EXAMPLES_SERVER_FAULT", fault))).finish();
+        let outcome = start(args, Some(("EXAMPLES_SERVER_FAULT", fault))).finish();
         assert_eq!(
             outcome.status.code(),
             Some(1),
@@ -306,14 +131,14 @@ fn a_server_that_dies_fails_the_scene_promptly() {
 
     // The server stops answering (asleep) while the mutate scene's child waits in
     // its first request; then it is killed.
-    let mut run = Run::start(
+    let mut run = start(
         &["mutate", "--n", "100"],
         Some(("EXAMPLES_SERVER_FAULT", "sleep")),
     );
-    let server = run.processes("server", 1)[0];
-    run.processes("child", 1);
+    let server = processes(&run, "server", 1)[0];
+    processes(&run, "child", 1);
     thread::sleep(Duration::from_millis(300));
-    run.kill_process(server);
+    run.kill_child(server);
     let outcome = run.finish();
     assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
     assert_eq!(
@@ -328,8 +153,8 @@ fn a_server_that_dies_fails_the_scene_promptly() {
 /// each has its own server, sockets and children.
 #[test]
 fn two_runs_at_once_do_not_interfere() {
-    let first = Run::start(&["--n", "2000", "--clients", "2"], None);
-    let second = Run::start(&["--n", "3000", "--clients", "2"], None);
+    let first = start(&["--n", "2000", "--clients", "2"], None);
+    let second = start(&["--n", "3000", "--clients", "2"], None);
     for (outcome, n) in [(first.finish(), 2000), (second.finish(), 3000)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
         let verdicts: Vec<&str> = outcome
@@ -351,7 +176,7 @@ fn two_runs_at_once_do_not_interfere() {
 fn a_tmpdir_the_sockets_cannot_live_in_is_one_clear_error() {
     let long = format!("/tmp/{}", "d".repeat(100));
     for tmpdir in ["/nonexistent/examples-manager", "/proc/self/status", &long] {
-        let outcome = Run::start_in(&["slice", "--n", "8"], None, Some(tmpdir)).finish();
+        let outcome = start_in(&["slice", "--n", "8"], None, Some(tmpdir)).finish();
         assert_eq!(
             outcome.status.code(),
             Some(1),
@@ -376,12 +201,12 @@ fn a_tmpdir_the_sockets_cannot_live_in_is_one_clear_error() {
 /// reads the umask the parent works under, mid-scene.
 #[test]
 fn what_the_parent_creates_is_the_users_alone() {
-    let mut run = Run::start(
+    let mut run = start(
         &["child-proxy", "--n", "8"],
         Some(("EXAMPLES_CHILD_FAULT", "sleep")),
     );
-    run.processes("child", 1);
-    let status = std::fs::read_to_string(format!("/proc/{}/status", run.process.id())).unwrap();
+    processes(&run, "child", 1);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", run.pid())).unwrap();
     let umask = status
         .lines()
         .find_map(|line| line.strip_prefix("Umask:"))
@@ -408,7 +233,7 @@ fn more_bad_input_is_one_clear_error() {
         // 2^61 f64: 2^64 bytes, one more than any address space.
         (&["mutate", "--n", "2305843009213693952"][..], 1),
     ] {
-        let outcome = Run::start(args, None).finish();
+        let outcome = start(args, None).finish();
         assert_eq!(
             outcome.status.code(),
             Some(code),
