@@ -107,6 +107,10 @@ fn run(cli: Cli) -> Result<()> {
         Some(Scene::Server { len, socket }) => return server(len, &socket),
         Some(Scene::Child { socket }) => return task(&socket),
         Some(Scene::Bench { repeats }) => {
+            ensure!(
+                cli.clients.is_none(),
+                "bench measures the tutorial's method, one child and one server: --clients applies to the mutate scene"
+            );
             let n = cli.n.unwrap_or(bench_protocol::DEFAULT_N);
             array_len(Some(n), n, 1)?;
             return bench_protocol::run_methods(&bench::METHODS, n, repeats);

@@ -230,6 +230,8 @@ fn more_bad_input_is_one_clear_error() {
         (&["--bogus"][..], 2),
         (&["slice", "extra"][..], 2),
         (&["mutate", "--path", "/tmp/x"][..], 2),
+        // bench measures one child; --clients belongs to the mutate scene.
+        (&["bench", "--n", "10", "--clients", "3"][..], 1),
         // 2^61 f64: 2^64 bytes, one more than any address space.
         (&["mutate", "--n", "2305843009213693952"][..], 1),
     ] {

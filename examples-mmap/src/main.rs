@@ -58,7 +58,7 @@ struct Cli {
     n: Option<u64>,
 
     /// Children started at once in the many-children scenes, 1 to 1000 [default: 100]
-    /// (one-child, copy-on-write and bench always have one child)
+    /// (one-child and copy-on-write always have one child; bench refuses it)
     #[arg(long, global = true, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=1000))]
     children: Option<u32>,
 
@@ -197,6 +197,10 @@ fn run(cli: Cli) -> Result<()> {
             ensure!(
                 cli.path.is_none(),
                 "bench makes its own file; set TMPDIR to choose where it lives, not --path"
+            );
+            ensure!(
+                cli.children.is_none() && cli.child_cmd.is_none(),
+                "bench measures the tutorial's method, one child of this program: --children applies to the many-children scenes, --child-cmd to one-child and many-children"
             );
             return bench::run(cli.n, repeats);
         }

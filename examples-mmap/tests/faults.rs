@@ -166,6 +166,17 @@ fn more_bad_paths_and_input_are_one_clear_error() {
         (&["--bogus"][..], 2, ""),
         (&["one-child", "extra"][..], 2, ""),
         (&["one-child", "--name", "x"][..], 2, ""),
+        // bench measures one child of this program; it refuses the scenes' flags.
+        (
+            &["bench", "--n", "10", "--children", "3"][..],
+            1,
+            "--children applies to",
+        ),
+        (
+            &["bench", "--n", "10", "--child-cmd", "true"][..],
+            1,
+            "--child-cmd to",
+        ),
     ] {
         let outcome = start(args, None).finish();
         assert_eq!(

@@ -25,7 +25,7 @@ mod parcel;
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, Subcommand};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use ndarray::{Array2, s};
@@ -128,6 +128,10 @@ fn run(cli: &Cli) -> Result<()> {
         Some(Scene::ArgumentAndQueue) => scene_argument_and_queue(n),
         Some(Scene::ManyProducers) => scene_many_producers(n, producers),
         Some(Scene::Bench { repeats }) => {
+            ensure!(
+                cli.producers.is_none(),
+                "bench measures the tutorial's method, one child and one queue: --producers applies to the many-producers scene"
+            );
             let n = cli.n.unwrap_or(bench_protocol::DEFAULT_N);
             // The parent's array and the child's.
             checked_len(n, Some(n), 2)?;

@@ -297,6 +297,9 @@ fn bad_command_lines_are_usage_errors() {
     assert_one_clean_error(&["many-producers", "--producers", "0"], 2);
     assert_one_clean_error(&["--producers", "257"], 2);
     assert_one_clean_error(&["many-producers", "--producers", "-1"], 2);
+    // bench measures one child and one queue; it does not ignore a scene's flag.
+    let err = assert_one_clean_error(&["bench", "--n", "10", "--producers", "3"], 1);
+    assert!(err.contains("--producers applies to"), "{err}");
 }
 
 #[test]

@@ -128,7 +128,13 @@ fn run(cli: Cli) -> Result<()> {
         Some(Scene::ChildNamed { parent_pid }) => {
             return child_named(&cli, Pid::from_raw(parent_pid));
         }
-        Some(Scene::Bench { repeats }) => return bench::run(cli.n, repeats),
+        Some(Scene::Bench { repeats }) => {
+            ensure!(
+                cli.name.is_none() && !cli.keep && !cli.replace && cli.child_cmd.is_none(),
+                "bench makes and removes its own segments with one child of this program: --name, --keep, --replace and --child-cmd apply to the named scene"
+            );
+            return bench::run(cli.n, repeats);
+        }
         Some(Scene::BenchChild { parent_pid }) => {
             return bench::child(cli.name.as_deref(), cli.n, Pid::from_raw(parent_pid));
         }

@@ -127,6 +127,11 @@ fn more_bad_input_is_one_clear_error() {
         (&["named", "--name", ""][..], 2),
         (&["named", "--name", ".."][..], 2),
         (&["named", "--name", "café"][..], 2),
+        // bench makes its own segments with its own child: named's flags are refused.
+        (&["bench", "--n", "10", "--name", "x"][..], 1),
+        (&["bench", "--n", "10", "--keep"][..], 1),
+        (&["bench", "--n", "10", "--replace"][..], 1),
+        (&["bench", "--n", "10", "--child-cmd", "true"][..], 1),
         // 2^61 f64 is 2^64 bytes: more than any address space.
         (&["named", "--n", "2305843009213693952"][..], 1),
     ] {
