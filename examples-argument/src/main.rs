@@ -27,7 +27,7 @@ use ndarray::{Array2, s};
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, fork};
+use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 
 /// The tutorial's array is 10000 x 10000 float64: 800 MB.
 const DEFAULT_N: u64 = 10_000;
@@ -76,7 +76,11 @@ enum Scene {
     },
     /// The child side of `argument`: reads the array from standard input
     #[command(hide = true)]
-    ChildArgument,
+    ChildArgument {
+        /// The process id of the parent that started it
+        #[arg(long)]
+        parent: i32,
+    },
     /// One timed run of one bench method, in a fresh process
     #[command(hide = true)]
     BenchRun { method: String },
@@ -106,7 +110,7 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Some(Scene::Argument) => scene_argument(n),
         Some(Scene::Inherit) => scene_inherit(n),
-        Some(Scene::ChildArgument) => child_argument(),
+        Some(Scene::ChildArgument { parent }) => child_argument(Pid::from_raw(*parent)),
         Some(Scene::Bench { repeats }) => {
             let n = cli.n.unwrap_or(bench_protocol::DEFAULT_N);
             checked_len(Some(n), n, 2)?;
@@ -153,7 +157,7 @@ fn scene_argument(n: u64) -> Result<()> {
     // Spawn style: a fresh process running this same program, not a copy of this one.
     // It knows nothing of our memory; everything it gets must be sent to it.
     let mut child = Command::new(std::env::current_exe()?)
-        .arg("child-argument")
+        .args(["child-argument", "--parent", &getpid().to_string()])
         .stdin(Stdio::piped())
         .spawn()
         .context("could not start the child process")?;
@@ -208,8 +212,8 @@ fn scene_argument(n: u64) -> Result<()> {
 
 /// The child side of scene 1: rebuild the array from the bytes on standard input
 /// (unpickling, in Python's words), then run the task on it.
-fn child_argument() -> Result<()> {
-    die_with_parent()?;
+fn child_argument(parent: Pid) -> Result<()> {
+    die_with_parent(parent)?;
     let started = Instant::now();
     let mut input = BufReader::with_capacity(1 << 20, std::io::stdin().lock());
     let wire::Incoming(mut data) = bincode::serde::decode_from_std_read(&mut input, wire_format())
@@ -255,6 +259,7 @@ fn scene_inherit(n: u64) -> Result<()> {
 
     // Anything still in our stdout buffer would be inherited and printed twice.
     std::io::stdout().flush()?;
+    let parent = getpid();
     let started = Instant::now();
     // SAFETY: fork is sound to call here because this process has exactly one
     // thread: we start none, and the child processes of scene 1 are separate
@@ -268,7 +273,7 @@ fn scene_inherit(n: u64) -> Result<()> {
             // physical pages, marked read-only for both. Its first write to a page
             // makes the kernel copy that 4 KiB page for the child alone.
             let faults_before = minor_page_faults();
-            let outcome = die_with_parent().and_then(|()| task(&mut data));
+            let outcome = die_with_parent(parent).and_then(|()| task(&mut data));
             let pages_copied = minor_page_faults() - faults_before;
             if outcome.is_ok() {
                 println!(
@@ -415,11 +420,12 @@ fn signal_name(number: i32) -> String {
 
 /// A child must not outlive its parent: if the parent dies, the kernel sends the
 /// child SIGKILL (Linux). Checked once more afterwards, in case the parent died
-/// before the request was made.
-fn die_with_parent() -> Result<()> {
+/// before the request was made: the child then belongs to another process (init,
+/// or a subreaper such as a service manager), not to `parent`.
+fn die_with_parent(parent: Pid) -> Result<()> {
     #[cfg(target_os = "linux")]
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-    if nix::unistd::getppid() == nix::unistd::Pid::from_raw(1) {
+    if getppid() != parent {
         bail!("the parent process has already exited");
     }
     Ok(())

@@ -139,3 +139,22 @@ fn more_bad_input_is_one_clear_error() {
         );
     }
 }
+
+/// A child whose parent died before it could ask to die with it is adopted by
+/// another process (init, or a subreaper). It must notice and stop, comparing its
+/// parent with the pid it was given, not with 1. Started here by hand, the child's
+/// real parent is this test, not the pid 1 it is told: it must refuse to start its
+/// task.
+#[test]
+fn a_child_whose_parent_is_gone_stops_at_once() {
+    let outcome = start(&["child-argument", "--parent", "1"], None).finish();
+    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("error: the parent process has already exited"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!outcome.stdout.contains("child:"), "{}", outcome.stdout);
+}
