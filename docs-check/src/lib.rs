@@ -24,6 +24,8 @@ pub struct Page {
     pub code: Vec<Located>,
     /// ATX headings, their text as written after the `#`s.
     pub headings: Vec<Located>,
+    /// Paragraphs and headings as written, code spans and all.
+    pub written: Vec<Located>,
 }
 
 pub fn read_page(markdown: &str) -> Page {
@@ -113,6 +115,10 @@ fn flush_paragraph(page: &mut Page, paragraph: &mut Vec<(usize, &str)>) {
     page.prose.push(Located {
         line: first_line,
         text: prose,
+    });
+    page.written.push(Located {
+        line: first_line,
+        text,
     });
     paragraph.clear();
 }
@@ -285,6 +291,44 @@ pub fn links(page: &Page) -> Vec<Located> {
                 found.push(Located {
                     line: block.line,
                     text: value,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// A link whose whole label is one code span, like ``[`task`](../src/main.rs#L12)``:
+/// the book's way of pointing at one item of the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeLink {
+    pub line: usize,
+    /// The label without its backticks: `task`.
+    pub code: String,
+    pub target: String,
+}
+
+/// Every inline link of the page whose label is a single code span.
+pub fn code_links(page: &Page) -> Vec<CodeLink> {
+    let mut found = Vec::new();
+    for block in &page.written {
+        let text = &block.text;
+        let mut at = 0;
+        while let Some(open) = text[at..].find("[`") {
+            let label_start = at + open + 2;
+            at = label_start;
+            let Some(close) = text[label_start..].find("`](") else {
+                break;
+            };
+            let code = &text[label_start..label_start + close];
+            if code.is_empty() || code.contains(['`', '\n', '[', ']']) {
+                continue;
+            }
+            if let Some(target) = link_target(&text[label_start + close + 3..]) {
+                found.push(CodeLink {
+                    line: block.line + text[..label_start].matches('\n').count(),
+                    code: code.to_string(),
+                    target,
                 });
             }
         }
@@ -576,6 +620,24 @@ mod tests {
         assert_eq!(
             found,
             [(2, "../x.rs#L3".to_string()), (4, "y.md#top".to_string())]
+        );
+    }
+
+    #[test]
+    fn code_links_are_links_labelled_by_one_code_span() {
+        let page = read_page(
+            "See [`task`](m.rs#L3), [a `b`](x.md),\n[`c` and `d`](y.md) and [`e::f()`](z.rs).\n",
+        );
+        let found: Vec<_> = code_links(&page)
+            .into_iter()
+            .map(|l| (l.line, l.code, l.target))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (1, "task".to_string(), "m.rs#L3".to_string()),
+                (2, "e::f()".to_string(), "z.rs".to_string())
+            ]
         );
     }
 
