@@ -18,7 +18,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
@@ -186,6 +186,11 @@ impl Run {
     /// The pid of the parent, the process the test started.
     pub fn pid(&self) -> u32 {
         self.process.id()
+    }
+
+    /// The run's TMPDIR, to look at what the program keeps there mid-run.
+    pub fn tmpdir(&self) -> &Path {
+        &self.tmpdir
     }
 
     /// Reads stdout until a line contains `needle`: the way to know the program
