@@ -1,124 +1,28 @@
-//! Runs the real program at small sizes. Every run has a deadline: a hang is a failure,
-//! never a stuck test.
+//! Runs the real program at small sizes. Every run has its own marker and TMPDIR
+//! (test-support) and a deadline: a hang is a failure, never a stuck test, and a
+//! run that finishes must leave no process behind.
 
-use std::io::Read;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use test_support::error_lines;
+use nix::sys::signal::Signal;
+use test_support::{Launch, Outcome, Run, error_lines};
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-pipe");
-const DEADLINE: Duration = Duration::from_secs(20);
 
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+fn start(args: &[&str], fault: Option<&str>) -> Run {
+    Launch::new(BIN, "examples-pipe", args)
+        .child_fault(fault)
+        .env_remove("RUST_BACKTRACE")
+        .start()
 }
 
-fn start(args: &[&str], fault: Option<&str>) -> Child {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-        .env_remove("EXAMPLES_CHILD_FAULT")
-        .env_remove("RUST_BACKTRACE");
-    if let Some(fault) = fault {
-        command.env("EXAMPLES_CHILD_FAULT", fault);
-    }
-    command.spawn().expect("start examples-pipe")
+fn run(args: &[&str]) -> Outcome {
+    start(args, None).finish()
 }
 
-/// Waits for the program and collects its output, killing it at the deadline.
-fn finish(mut child: Child) -> Output {
-    let collect = |mut pipe: Box<dyn Read + Send>| {
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            let _ = tx.send(text);
-        });
-        rx
-    };
-    let stdout = collect(Box::new(child.stdout.take().unwrap()));
-    let stderr = collect(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("examples-pipe did not finish within {DEADLINE:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    // A leftover process holding our pipes would block these: bounded too.
-    let text = |rx: mpsc::Receiver<String>| {
-        rx.recv_timeout(Duration::from_secs(5))
-            .expect("output closed")
-    };
-    Output {
-        status,
-        stdout: text(stdout),
-        stderr: text(stderr),
-    }
+fn run_with_fault(args: &[&str], fault: &str) -> Outcome {
+    start(args, Some(fault)).finish()
 }
 
-fn run(args: &[&str]) -> Output {
-    finish(start(args, None))
-}
-
-fn run_with_fault(args: &[&str], fault: &str) -> Output {
-    let child = start(args, Some(fault));
-    let parent = child.id();
-    let output = finish(child);
-    assert_no_child_left(parent);
-    output
-}
-
-/// Child processes of the run whose parent had this pid: their command line says
-/// `child-pipe ... --parent <pid>`, which is unique to that run.
-fn children_of(parent: u32) -> Vec<u32> {
-    let marker = ["--parent".to_string(), parent.to_string()];
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|&b| b == 0)
-            .map(|arg| String::from_utf8_lossy(arg).into_owned())
-            .collect();
-        if args.iter().any(|a| a == "child-pipe") && args.windows(2).any(|w| w == marker) {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-fn assert_no_child_left(parent: u32) {
-    let started = Instant::now();
-    while !children_of(parent).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "a child process was left behind"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn assert_clean_failure(output: &Output, code: i32) {
+fn assert_clean_failure(output: &Outcome, code: i32) {
     assert_eq!(
         output.status.code(),
         Some(code),
@@ -301,37 +205,30 @@ fn a_truncated_stream_is_a_clear_error() {
 }
 
 /// Starts a run whose child sleeps, and waits until that child exists.
-fn start_with_sleeping_child() -> (Child, u32) {
-    let child = start(&["--n", "50"], Some("sleep"));
-    let parent = child.id();
-    let started = Instant::now();
-    while children_of(parent).is_empty() {
-        assert!(started.elapsed() < DEADLINE, "the child never started");
-        thread::sleep(Duration::from_millis(20));
-    }
-    (child, parent)
+fn start_with_sleeping_child() -> Run {
+    let run = start(&["--n", "50"], Some("sleep"));
+    run.child_pid();
+    run
 }
 
 #[test]
 fn sigterm_kills_the_child_and_says_so() {
-    let (child, parent) = start_with_sleeping_child();
-    kill(Pid::from_raw(parent as i32), Signal::SIGTERM).unwrap();
-    let out = finish(child);
+    let mut run = start_with_sleeping_child();
+    run.signal_parent(Signal::SIGTERM);
+    let out = run.finish();
     assert_eq!(out.status.code(), Some(143), "stderr: {}", out.stderr);
     assert_eq!(
         error_lines(&out.stderr),
         ["error: interrupted by SIGTERM; cleaned up"]
     );
-    assert_no_child_left(parent);
 }
 
 #[test]
 fn a_killed_parent_takes_its_child_along() {
-    let (child, parent) = start_with_sleeping_child();
-    kill(Pid::from_raw(parent as i32), Signal::SIGKILL).unwrap();
-    let out = finish(child);
+    let mut run = start_with_sleeping_child();
+    run.signal_parent(Signal::SIGKILL);
+    let out = run.finish();
     assert_eq!(out.status.code(), None);
-    assert_no_child_left(parent);
 }
 
 #[test]
@@ -343,29 +240,6 @@ fn the_hidden_child_refuses_a_descriptor_that_is_not_a_pipe() {
         assert!(out.stderr.starts_with("child: error: "), "{}", out.stderr);
         assert!(out.stderr.contains(message), "{}", out.stderr);
     }
-}
-
-/// Processes of bench runs started with this `--n`: `bench-run <method> --n <n>` and
-/// `bench-child --fd <fd> --n <n>`. An unusual n makes the marker unique to the test.
-fn bench_processes(n: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|&b| b == 0)
-            .map(|arg| String::from_utf8_lossy(arg).into_owned())
-            .collect();
-        let bench = args.iter().any(|a| a == "bench-run" || a == "bench-child");
-        if bench && args.windows(2).any(|w| w[0] == "--n" && w[1] == n) {
-            found.push(pid);
-        }
-    }
-    found
 }
 
 #[test]
@@ -397,10 +271,6 @@ fn bench_prints_one_line_per_method_in_the_protocol_format() {
     // The pipe row's child received the array and reported its own peak memory.
     let pipe = out.stdout.lines().nth(1).unwrap();
     assert!(!pipe.ends_with(" peak_child_mb=0"), "{pipe}");
-    assert!(
-        bench_processes("1013").is_empty(),
-        "a bench process was left"
-    );
 }
 
 #[test]
