@@ -254,12 +254,12 @@ fn check_link(from: &Path, target: &str) -> Result<(), String> {
 fn check_line_target(code: &str, source: &Path, text: &str, line: usize) -> Result<(), String> {
     let file_name = source.file_name().unwrap_or_default().to_string_lossy();
     if code.ends_with(".rs") || code.ends_with(".py") {
-        return match code == file_name {
-            true => Ok(()),
-            false => Err(format!(
-                "the label names `{code}` but the link opens {file_name}"
-            )),
-        };
+        if code == file_name {
+            return Ok(());
+        }
+        return Err(format!(
+            "the label names `{code}` but the link opens {file_name}"
+        ));
     }
     let name = code
         .trim_end_matches("()")

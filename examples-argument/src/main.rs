@@ -259,6 +259,7 @@ fn scene_inherit(n: u64) -> Result<()> {
 
     // Anything still in our stdout buffer would be inherited and printed twice.
     std::io::stdout().flush()?;
+    // Taken before the fork: in the child, getpid() is the child's own pid.
     let parent = getpid();
     let started = Instant::now();
     // SAFETY: fork is sound to call here because this process has exactly one
