@@ -34,7 +34,10 @@ def fail_on_purpose_if_asked():
     """The test-only fault switch of the Rust children, so tests can use this child too."""
     fault = os.environ.get("EXAMPLES_CHILD_FAULT")
     if fault == "exit":
-        print("child: failing on purpose (EXAMPLES_CHILD_FAULT=exit)", file=sys.stderr)
+        # One write, newline included: print() writes the text and the newline
+        # separately, and a parent that kills the other children at this moment
+        # would leave the line open, gluing its own "error:" line onto ours.
+        sys.stderr.write("child: failing on purpose (EXAMPLES_CHILD_FAULT=exit)\n")
         sys.exit(3)
     if fault == "panic":
         raise RuntimeError("child: failing on purpose (EXAMPLES_CHILD_FAULT=panic)")
