@@ -11,7 +11,7 @@
 //! operation the server does not offer is a compile error in the client.
 
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -552,7 +552,11 @@ pub fn clean_up_on_interrupt() -> Result<()> {
 pub fn fault_switch(variable: &str, who: &str) {
     match std::env::var(variable).as_deref() {
         Ok("exit") => {
-            eprintln!("{who}: failing on purpose ({variable}=exit)");
+            // One write, newline included: eprintln! would write the line in pieces,
+            // and a parent that kills the other processes at this moment would leave
+            // it open for its own `error:` line to be glued onto.
+            let line = format!("{who}: failing on purpose ({variable}=exit)\n");
+            let _ = io::stderr().write_all(line.as_bytes());
             std::process::exit(3);
         }
         Ok("panic") => panic!("{who}: failing on purpose ({variable}=panic)"),

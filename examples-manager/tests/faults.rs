@@ -27,7 +27,6 @@ fn start(args: &[&str], fault: Option<(&str, &str)>) -> Run {
 fn start_in(args: &[&str], fault: Option<(&str, &str)>, tmpdir: Option<&str>) -> Run {
     let launch = Launch::new(BIN, "examples-manager-faults", args)
         .env_remove("EXAMPLES_SERVER_FAULT")
-        .env("RUST_BACKTRACE", "0")
         .short_tmpdir("emf")
         .tmpdir(tmpdir);
     match fault {

@@ -2,6 +2,7 @@
 //! waiting for every one of them, stopping them all when one fails, and cleaning up on
 //! Ctrl-C or SIGTERM.
 
+use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
@@ -216,7 +217,11 @@ pub fn prepare_external_child(command: &mut Command) {
 pub fn fail_on_purpose_if_asked(who: &str) {
     match std::env::var("EXAMPLES_CHILD_FAULT").as_deref() {
         Ok("exit") => {
-            eprintln!("{who}: failing on purpose (EXAMPLES_CHILD_FAULT=exit)");
+            // One write, newline included: eprintln! would write `who` and the rest
+            // separately, and a parent that kills the other children at this moment
+            // would leave the line open for its own `error:` line to be glued onto.
+            let line = format!("{who}: failing on purpose (EXAMPLES_CHILD_FAULT=exit)\n");
+            let _ = std::io::stderr().write_all(line.as_bytes());
             std::process::exit(3);
         }
         Ok("panic") => panic!("{who}: failing on purpose (EXAMPLES_CHILD_FAULT=panic)"),

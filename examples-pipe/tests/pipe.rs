@@ -10,7 +10,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_examples-pipe");
 fn start(args: &[&str], fault: Option<&str>) -> Run {
     Launch::new(BIN, "examples-pipe", args)
         .child_fault(fault)
-        .env_remove("RUST_BACKTRACE")
         .start()
 }
 

@@ -50,7 +50,11 @@ pub struct Launch {
 impl Launch {
     /// A run of `bin` with `args`; its marker is "`name`-<test pid>-<count>", and
     /// its TMPDIR a fresh directory of that name. EXAMPLES_CHILD_FAULT is removed
-    /// from the environment: the fault is the test's choice, not the caller's.
+    /// from the environment: the fault is the test's choice, not the caller's. So is
+    /// RUST_BACKTRACE: a panic then prints its one message, in one write, as in a
+    /// learner's terminal; a backtrace takes hundreds of writes, and a parent that
+    /// kills its children mid-way would leave a line half-written for its own
+    /// `error:` line to be glued onto.
     pub fn new(bin: &str, name: &str, args: &[&str]) -> Launch {
         // Tests of one binary run in threads of one process: the count keeps
         // their markers apart, the pid keeps apart two test processes.
@@ -63,6 +67,7 @@ impl Launch {
             .args(args)
             .env(MARKER_VARIABLE, &marker)
             .env_remove("EXAMPLES_CHILD_FAULT")
+            .env("RUST_BACKTRACE", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
