@@ -102,7 +102,8 @@ fn mapping_of_ones(n: usize, bytes: usize) -> Result<SharedMapping> {
 
 fn named_shm(n: usize, bytes: usize) -> Result<()> {
     let segment = segment_of_ones(bytes)?;
-    let child = Command::new(std::env::current_exe()?)
+    let mut command = Command::new(std::env::current_exe()?);
+    command
         .args([
             "bench-child",
             "--name",
@@ -111,12 +112,9 @@ fn named_shm(n: usize, bytes: usize) -> Result<()> {
             &n.to_string(),
         ])
         .args(["--parent-pid", &getpid().to_string()])
-        .stdin(Stdio::null())
-        .spawn()
-        .context("cannot start the child process")?;
-    let pid = Pid::from_raw(child.id() as i32);
-    cleanup::watch_child(pid);
-    cleanup::wait_child(pid)?;
+        .stdin(Stdio::null());
+    let child = cleanup::spawn_watched(&mut command).context("cannot start the child process")?;
+    cleanup::wait_child(Pid::from_raw(child.id() as i32))?;
     // An error above returns early and drops the segment there: the name goes
     // on every path, and Ctrl-C removes it through the cleanup registry.
     drop(segment);

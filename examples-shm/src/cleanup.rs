@@ -8,7 +8,7 @@
 //! SIGINT/SIGTERM, removes it, and exits.
 
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -65,18 +65,27 @@ pub fn install_signal_cleanup() -> Result<()> {
         // Keep the guard until exit, so the main thread cannot change anything
         // underneath us.
         let registry = registry();
-        if let Some(name) = &registry.segment {
-            let _ = shm_unlink(name.as_str());
-        }
+        // The child first: a child that found the name gone would report an
+        // error of its own before we could stop it.
         if let Some(child) = registry.child {
             let _ = kill(child, Signal::SIGKILL);
             // Reap it before we go: when we exit, nothing of ours is still running.
             let _ = waitpid(child, None);
         }
+        if let Some(name) = &registry.segment {
+            let _ = shm_unlink(name.as_str());
+        }
         eprintln!("error: interrupted by {signal}; cleaned up");
         std::process::exit(128 + signal as i32);
     });
     Ok(())
+}
+
+/// Before the parent reports an error: if a signal's cleanup is under way (it holds
+/// the registry until the process exits), the error is only its echo (the child it
+/// just killed and reaped), so wait here and let the cleanup have the last word.
+pub fn let_cleanup_finish() {
+    drop(registry());
 }
 
 /// First thing in every child (spawned or forked).
@@ -134,13 +143,25 @@ pub fn child_fault() {
     }
 }
 
-/// Record a freshly started child, so that Ctrl-C kills it.
+/// Record a freshly forked child, so that Ctrl-C kills it.
 ///
-/// If a signal arrives between the fork/spawn and this call, the child is not
-/// killed by us, but it dies anyway: its parent-death signal (or its `getppid`
-/// check in [`child_start`]) takes care of it.
+/// If a signal arrives between the fork and this call, the child is not killed
+/// by us, but it dies anyway: its parent-death signal (or its `getppid` check in
+/// [`child_start`]) takes care of it.
 pub fn watch_child(child: Pid) {
     registry().child = Some(child);
+}
+
+/// Start a spawned child and record it in one step. The registry is held across
+/// the spawn, so a signal arriving meanwhile waits until the child is on record
+/// and kills it before unlinking the name: the child never wakes to find the name
+/// gone and report an error of its own. (A fork cannot do this: the child would
+/// inherit the lock held.)
+pub fn spawn_watched(command: &mut Command) -> std::io::Result<Child> {
+    let mut registry = registry();
+    let child = command.spawn()?;
+    registry.child = Some(Pid::from_raw(child.id() as i32));
+    Ok(child)
 }
 
 /// Wait for the child and turn anything but a clean exit into an error.

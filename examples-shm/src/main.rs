@@ -117,6 +117,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            cleanup::let_cleanup_finish();
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
@@ -287,13 +288,10 @@ fn spawn_named_child(
     keep: bool,
 ) -> Result<Duration> {
     let started = Instant::now();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("cannot start the child process")?;
+    command.stdin(Stdio::null()).stdout(Stdio::piped());
+    let mut child =
+        cleanup::spawn_watched(&mut command).context("cannot start the child process")?;
     let pid = Pid::from_raw(child.id() as i32);
-    cleanup::watch_child(pid);
     let output = child.stdout.take().context("no pipe from the child")?;
     // Wait for the child even if forwarding failed: never leave it running.
     let forwarded = forward_child_output(output, segment, keep);
