@@ -58,7 +58,7 @@ fn manager(n: usize) -> Result<()> {
     let after = |step: &str| format!("after {:.3} s: {step}", start.elapsed().as_secs_f64());
     let (sum, mut steps) = with_server(n, |proxy| {
         let mut steps = vec![after("the server is up, its ones filled")];
-        let child = ChildHandle::start("child")?;
+        let mut child = ChildHandle::start("child")?;
         steps.push(after("the child is up and has called back"));
         child.order(proxy, Job::Sum)?;
         let FromChild::Summed(sum) = child.finish()? else {

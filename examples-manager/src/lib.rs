@@ -328,24 +328,52 @@ impl Process {
 
     /// Adds to `err` how this process ended, if it has. Errors seen through a
     /// channel only say "closed"; the exit status says why (e.g. killed by SIGKILL).
-    /// A closed channel means the process is on its way out: give it a moment.
+    ///
+    /// An ending process has no exit status yet for a moment, and under load that
+    /// moment can last: so wait for it, up to 2 s, while the process is ending, or
+    /// when `err` is the server's channel closing, which it does only on its way out
+    /// (a panic closes it while unwinding, before the kernel sees the process end).
+    /// A process running normally is not waited for: the error is not about it.
     pub fn explain(&mut self, err: anyhow::Error) -> anyhow::Error {
-        let grace = if err.downcast_ref::<ServerGone>().is_some() {
-            Duration::from_secs(2)
-        } else {
-            Duration::ZERO
-        };
-        let deadline = Instant::now() + grace;
+        let closed = err.downcast_ref::<ServerGone>().is_some();
+        self.explain_after(err, closed)
+    }
+
+    /// The same, for an error that says this process closed its end of a channel.
+    pub fn explain_closed(&mut self, err: anyhow::Error) -> anyhow::Error {
+        self.explain_after(err, true)
+    }
+
+    fn explain_after(&mut self, err: anyhow::Error, closed: bool) -> anyhow::Error {
+        let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             match self.child.try_wait() {
                 Ok(Some(status)) if !status.success() => {
                     return err.context(format!("the {} process {}", self.who, describe(status)));
                 }
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+                Ok(None) if (closed || is_ending(self.child.id())) && Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(10));
+                }
                 _ => return err,
             }
         }
     }
+}
+
+/// Whether the kernel has begun to end process `pid`. It marks the process
+/// PF_EXITING (bit 0x4 of the flags, field 9 of /proc/<pid>/stat) before it closes
+/// the process's files, so a process whose channel we saw close is already marked.
+fn is_ending(pid: u32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // Field 2, the name in parentheses, may hold spaces: count from its end.
+    let flags = stat
+        .rsplit_once(')')
+        .and_then(|(_, fields)| fields.split_whitespace().nth(6))
+        .and_then(|flags| flags.parse::<u64>().ok());
+    flags.is_some_and(|flags| flags & PF_EXITING != 0)
 }
 
 impl Drop for Process {
@@ -425,7 +453,8 @@ where
             Ok(result) => {
                 let _ = acceptor.join();
                 let (channel, first) = result
-                    .with_context(|| format!("the {who} process did not call back properly"))?;
+                    .with_context(|| format!("the {who} process did not call back properly"))
+                    .map_err(|err| process.explain_closed(err))?;
                 return Ok((process, channel, first));
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -516,6 +545,13 @@ impl Drop for PendingSocket {
     }
 }
 
+/// Before the parent reports an error: if a signal's cleanup is under way (it holds
+/// the list of sockets until the process exits), the error is only its echo (a
+/// socket it just removed), so wait here and let the cleanup have the last word.
+pub fn let_cleanup_finish() {
+    drop(PENDING_SOCKETS.lock());
+}
+
 /// Ctrl-C and SIGTERM still clean up. Call first thing in the parent, before any
 /// other thread exists: the block is inherited by every later thread, so only the
 /// waiter thread below ever sees these signals. The server and the children need
@@ -526,11 +562,9 @@ pub fn clean_up_on_interrupt() -> Result<()> {
     signals.thread_block()?;
     thread::spawn(move || {
         if let Ok(signal) = signals.wait() {
-            for dir in PENDING_SOCKETS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .drain(..)
-            {
+            // Held until exit: see `let_cleanup_finish`.
+            let mut pending = PENDING_SOCKETS.lock().unwrap_or_else(|e| e.into_inner());
+            for dir in pending.drain(..) {
                 let _ = fs::remove_dir_all(dir);
             }
             eprintln!("error: interrupted by {signal}; cleaned up");

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, Subcommand};
 use examples_manager::{
-    Process, Proxy, array_len, clean_up_on_interrupt, fault_switch, mb, peak_memory_kib, serve,
-    spawn_and_accept,
+    Process, Proxy, array_len, clean_up_on_interrupt, fault_switch, let_cleanup_finish, mb,
+    peak_memory_kib, serve, spawn_and_accept,
 };
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use ndarray::Array1;
@@ -96,6 +96,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            let_cleanup_finish();
             eprintln!("{who}error: {err:#}");
             ExitCode::FAILURE
         }
@@ -207,7 +208,7 @@ fn child_proxy(len: usize) -> Result<()> {
     let (parent_sum, child_sum) = with_server(len, |proxy| {
         let parent_sum = proxy.sum()?;
         println!("parent: sum through my proxy: {parent_sum}");
-        let child = ChildHandle::start("child")?;
+        let mut child = ChildHandle::start("child")?;
         // The child receives a clone of our proxy: one more sender into the same
         // server. The array does not move; only requests and answers do.
         child.order(proxy, Job::Sum)?;
@@ -287,7 +288,7 @@ fn mutate(len: usize, clients: u64) -> Result<()> {
         "=== mutate: a child's writes through its proxy are seen by the parent; clients at once lose nothing ==="
     );
     let (after_fill, min, max, total) = with_server(len, |proxy| {
-        let child = ChildHandle::start("child")?;
+        let mut child = ChildHandle::start("child")?;
         child.order(proxy, Job::Fill(0.0))?;
         child.finish()?;
         let after_fill = proxy.sum()?;
@@ -299,7 +300,7 @@ fn mutate(len: usize, clients: u64) -> Result<()> {
         }
         // Orders go out only once every client is up, so their requests really
         // interleave at the server instead of one client running after another.
-        for client in &team {
+        for client in &mut team {
             client.order(proxy, Job::AddOne)?;
         }
         for client in team {
@@ -469,15 +470,21 @@ impl ChildHandle {
     }
 
     /// Hands the child its job and a proxy: a clone of a sender, not of the array.
-    fn order(&self, proxy: &Proxy, job: Job) -> Result<()> {
+    /// A child that died first makes the send fail with a broken pipe; its exit
+    /// status says why.
+    fn order(&mut self, proxy: &Proxy, job: Job) -> Result<()> {
         let order = Order {
             label: self.label.clone(),
             proxy: proxy.clone(),
             job,
         };
-        self.orders
-            .send(order)
-            .with_context(|| format!("the {} process went away before its orders", self.label))
+        self.orders.send(order).map_err(|err| {
+            let err = anyhow::Error::new(err).context(format!(
+                "the {} process went away before its orders",
+                self.label
+            ));
+            self.process.explain_closed(err)
+        })
     }
 
     /// Waits for the child's report, then for the child. A child that dies closes
