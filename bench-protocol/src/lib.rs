@@ -68,9 +68,7 @@ pub fn run_methods(methods: &[&str], n: u64, repeats: u32) -> Result<()> {
                 .and_then(parse_run_line)
                 .with_context(|| format!("the {method} run printed no figures: {stdout}"))?;
             // Children print their own peaks on the same output, before the run line.
-            let child_peaks = stdout
-                .lines()
-                .filter_map(|l| l.strip_prefix(CHILD_PEAK_PREFIX));
+            let child_peaks = stdout.lines().filter_map(|l| l.strip_prefix(CHILD_PEAK_PREFIX));
             if let Some(peak) = child_peaks.filter_map(|mb| mb.parse().ok()).max() {
                 figures.peak_child_mb = peak;
             }
@@ -122,10 +120,7 @@ pub fn own_peak_mb() -> u64 {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-        .map_or_else(
-            || peak_mb(UsageWho::RUSAGE_SELF),
-            |kib| kib * 1024 / 1_000_000,
-        )
+        .map_or_else(|| peak_mb(UsageWho::RUSAGE_SELF), |kib| kib * 1024 / 1_000_000)
 }
 
 fn parse_run_line(line: &str) -> Option<RunFigures> {
@@ -208,9 +203,7 @@ pub fn advise_huge_pages(start: *mut u8, len: usize) {
 /// Peak resident memory in MB (ru_maxrss is in KiB on Linux). For children, the
 /// largest of the children this process has waited for.
 pub fn peak_mb(who: UsageWho) -> u64 {
-    getrusage(who).map_or(0, |usage| {
-        u64::try_from(usage.max_rss()).unwrap_or(0) * 1024 / 1_000_000
-    })
+    getrusage(who).map_or(0, |usage| u64::try_from(usage.max_rss()).unwrap_or(0) * 1024 / 1_000_000)
 }
 
 #[cfg(test)]
@@ -232,10 +225,7 @@ mod tests {
             peak_child_mb: child,
         };
         let line = summary_line("pipe", &[run(3.0, 10, 5), run(1.0, 30, 5), run(2.0, 20, 7)]);
-        assert_eq!(
-            line,
-            "pipe median=2.000 min=1.000 max=3.000 peak_parent_mb=30 peak_child_mb=7"
-        );
+        assert_eq!(line, "pipe median=2.000 min=1.000 max=3.000 peak_parent_mb=30 peak_child_mb=7");
         let even = summary_line("pipe", &[run(1.0, 1, 1), run(2.0, 1, 1)]);
         assert!(even.starts_with("pipe median=1.500 "), "{even}");
     }

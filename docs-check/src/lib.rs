@@ -39,10 +39,7 @@ pub fn read_page(markdown: &str) -> Page {
             if closes_fence(trimmed, mark, length) {
                 fence = None;
             } else {
-                page.code.push(Located {
-                    line: number,
-                    text: line.to_string(),
-                });
+                page.code.push(Located { line: number, text: line.to_string() });
             }
             continue;
         }
@@ -53,10 +50,7 @@ pub fn read_page(markdown: &str) -> Page {
             flush_paragraph(&mut page, &mut paragraph);
         } else if let Some(heading) = atx_heading(trimmed) {
             flush_paragraph(&mut page, &mut paragraph);
-            page.headings.push(Located {
-                line: number,
-                text: heading.to_string(),
-            });
+            page.headings.push(Located { line: number, text: heading.to_string() });
             // A heading can hold links and code spans too.
             flush_paragraph(&mut page, &mut vec![(number, heading)]);
         } else {
@@ -107,19 +101,11 @@ fn flush_paragraph(page: &mut Page, paragraph: &mut Vec<(usize, &str)>) {
     let text = text.join("\n");
     let (prose, spans) = split_code_spans(&text);
     for (offset, span) in spans {
-        page.code.push(Located {
-            line: first_line + text[..offset].matches('\n').count(),
-            text: span,
-        });
+        page.code
+            .push(Located { line: first_line + text[..offset].matches('\n').count(), text: span });
     }
-    page.prose.push(Located {
-        line: first_line,
-        text: prose,
-    });
-    page.written.push(Located {
-        line: first_line,
-        text,
-    });
+    page.prose.push(Located { line: first_line, text: prose });
+    page.written.push(Located { line: first_line, text });
     paragraph.clear();
 }
 
@@ -264,10 +250,7 @@ pub fn links(page: &Page) -> Vec<Located> {
         while let Some(found_at) = text[at..].find("](") {
             let start = at + found_at + 2;
             if let Some(target) = link_target(&text[start..]) {
-                found.push(Located {
-                    line: line_of(start),
-                    text: target,
-                });
+                found.push(Located { line: line_of(start), text: target });
             }
             at = start;
         }
@@ -288,10 +271,7 @@ pub fn links(page: &Page) -> Vec<Located> {
         }
         for attribute in ["href", "src"] {
             for value in attribute_values(text, attribute) {
-                found.push(Located {
-                    line: block.line,
-                    text: value,
-                });
+                found.push(Located { line: block.line, text: value });
             }
         }
     }
@@ -360,9 +340,7 @@ pub fn is_external(target: &str) -> bool {
     match target.split_once(':') {
         Some((scheme, _)) => {
             !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         }
         None => false,
     }
@@ -404,10 +382,8 @@ pub struct CargoRun {
 /// Reads a `cargo run` command. None when it names no package (a bare `cargo run`
 /// in a sentence is not a command to check).
 pub fn parse_cargo_run(command: &str) -> Option<CargoRun> {
-    let words: Vec<String> = command
-        .split_whitespace()
-        .map(|word| word.trim_matches(['"', '\'']).to_string())
-        .collect();
+    let words: Vec<String> =
+        command.split_whitespace().map(|word| word.trim_matches(['"', '\'']).to_string()).collect();
     let mut package = None;
     let mut example = None;
     let mut words_left = words.iter().skip(2);
@@ -435,11 +411,7 @@ pub fn parse_cargo_run(command: &str) -> Option<CargoRun> {
             }
         }
     }
-    Some(CargoRun {
-        package: package?,
-        example,
-        args,
-    })
+    Some(CargoRun { package: package?, example, args })
 }
 
 /// What a program's `--help` says about its command line.
@@ -453,9 +425,7 @@ pub struct Help {
 
 impl Help {
     pub fn takes_value(&self, option: &str) -> bool {
-        self.options
-            .iter()
-            .any(|(name, value)| name == option && *value)
+        self.options.iter().any(|(name, value)| name == option && *value)
     }
 
     pub fn has_option(&self, option: &str) -> bool {
@@ -535,9 +505,8 @@ pub struct SmallSize {
 /// The arguments with sizes made small: each size flag the program accepts is added
 /// when missing and lowered when too large. A request for help is left alone.
 pub fn at_small_size(args: &[String], sizes: &[SmallSize], help: &Help) -> Vec<String> {
-    let asks_for_help = args
-        .iter()
-        .any(|a| ["--help", "-h", "help", "--version", "-V"].contains(&a.as_str()));
+    let asks_for_help =
+        args.iter().any(|a| ["--help", "-h", "help", "--version", "-V"].contains(&a.as_str()));
     if asks_for_help {
         return args.to_vec();
     }
@@ -598,18 +567,10 @@ mod tests {
         let targets: Vec<_> = links(&page).into_iter().map(|l| l.text).collect();
         assert_eq!(targets, ["a.md"]);
         assert!(page.headings.is_empty());
-        let code: Vec<_> = page
-            .code
-            .iter()
-            .map(|c| (c.line, c.text.as_str()))
-            .collect();
+        let code: Vec<_> = page.code.iter().map(|c| (c.line, c.text.as_str())).collect();
         assert_eq!(
             code,
-            [
-                (1, "[b](b.md)"),
-                (4, "# not a heading [c](c.md)"),
-                (5, "cargo run -p x")
-            ]
+            [(1, "[b](b.md)"), (4, "# not a heading [c](c.md)"), (5, "cargo run -p x")]
         );
     }
 
@@ -617,10 +578,7 @@ mod tests {
     fn links_know_their_lines() {
         let page = read_page("one\ntwo [x](../x.rs#L3) three\n\n[ref]: <y.md#top>\n");
         let found: Vec<_> = links(&page).into_iter().map(|l| (l.line, l.text)).collect();
-        assert_eq!(
-            found,
-            [(2, "../x.rs#L3".to_string()), (4, "y.md#top".to_string())]
-        );
+        assert_eq!(found, [(2, "../x.rs#L3".to_string()), (4, "y.md#top".to_string())]);
     }
 
     #[test]
@@ -628,10 +586,8 @@ mod tests {
         let page = read_page(
             "See [`task`](m.rs#L3), [a `b`](x.md),\n[`c` and `d`](y.md) and [`e::f()`](z.rs).\n",
         );
-        let found: Vec<_> = code_links(&page)
-            .into_iter()
-            .map(|l| (l.line, l.code, l.target))
-            .collect();
+        let found: Vec<_> =
+            code_links(&page).into_iter().map(|l| (l.line, l.code, l.target)).collect();
         assert_eq!(
             found,
             [
@@ -690,18 +646,12 @@ Options:
         assert!(help.has_option("--keep") && !help.takes_value("--keep"));
         assert!(help.has_option("-h"));
         let args: Vec<String> = ["--n", "5", "many-children"].map(String::from).into();
-        assert_eq!(
-            chosen_command(&args, &help).as_deref(),
-            Some("many-children")
-        );
+        assert_eq!(chosen_command(&args, &help).as_deref(), Some("many-children"));
     }
 
     #[test]
     fn scene_names_are_whole_words() {
-        assert!(heading_names(
-            "`many-children`: lost updates",
-            "many-children"
-        ));
+        assert!(heading_names("`many-children`: lost updates", "many-children"));
         assert!(!heading_names("many-children-locked", "many-children"));
         assert!(heading_names("attribute and slice", "slice"));
     }
@@ -709,28 +659,15 @@ Options:
     #[test]
     fn sizes_are_added_or_lowered() {
         let help = parse_help(HELP);
-        let sizes = [SmallSize {
-            flag: "--n",
-            small: 64,
-            largest: 1000,
-        }];
+        let sizes = [SmallSize { flag: "--n", small: 64, largest: 1000 }];
         let args =
             |words: &[&str]| -> Vec<String> { words.iter().map(|w| w.to_string()).collect() };
         assert_eq!(
             at_small_size(&args(&["one-child"]), &sizes, &help),
             args(&["one-child", "--n", "64"])
         );
-        assert_eq!(
-            at_small_size(&args(&["--n", "500"]), &sizes, &help),
-            args(&["--n", "500"])
-        );
-        assert_eq!(
-            at_small_size(&args(&["--n=99999"]), &sizes, &help),
-            args(&["--n=64"])
-        );
-        assert_eq!(
-            at_small_size(&args(&["--help"]), &sizes, &help),
-            args(&["--help"])
-        );
+        assert_eq!(at_small_size(&args(&["--n", "500"]), &sizes, &help), args(&["--n", "500"]));
+        assert_eq!(at_small_size(&args(&["--n=99999"]), &sizes, &help), args(&["--n=64"]));
+        assert_eq!(at_small_size(&args(&["--help"]), &sizes, &help), args(&["--help"]));
     }
 }

@@ -71,17 +71,13 @@ fn line_links_land_on_what_they_name() {
                 continue;
             }
             let source = file.parent().expect("a file has a folder").join(path);
-            let first_line = anchor
-                .split('-')
-                .next()
-                .and_then(|l| l.strip_prefix('L')?.parse::<usize>().ok());
+            let first_line =
+                anchor.split('-').next().and_then(|l| l.strip_prefix('L')?.parse::<usize>().ok());
             let (Ok(text), Some(first_line)) = (std::fs::read_to_string(&source), first_line)
             else {
                 continue; // links_and_anchors_resolve reports these
             };
-            let label = labelled
-                .iter()
-                .find(|l| l.line == link.line && l.target == link.text);
+            let label = labelled.iter().find(|l| l.line == link.line && l.target == link.text);
             let outcome = match label {
                 None => Err(
                     "a line anchor needs a label naming what is there, like [`fn_name`](file.rs#L12), so that this test can follow it"
@@ -108,23 +104,14 @@ fn every_page_is_in_the_book() {
     let summary = read_page(&read(&summary_path));
     let listed: BTreeSet<PathBuf> = links(&summary)
         .iter()
-        .map(|link| {
-            normalize(
-                &root()
-                    .join("docs")
-                    .join(link.text.split('#').next().unwrap()),
-            )
-        })
+        .map(|link| normalize(&root().join("docs").join(link.text.split('#').next().unwrap())))
         .collect();
     let problems = markdown_files()
         .into_iter()
         .filter(|file| file.starts_with(root().join("docs")) && *file != summary_path)
         .filter(|file| !listed.contains(&normalize(file)))
         .map(|file| {
-            format!(
-                "{} is not in docs/SUMMARY.md, so the book does not show it",
-                shown(&file)
-            )
+            format!("{} is not in docs/SUMMARY.md, so the book does not show it", shown(&file))
         })
         .collect();
     report("pages missing from the book", problems);
@@ -134,15 +121,9 @@ fn every_page_is_in_the_book() {
 fn every_program_and_scene_has_a_chapter_section() {
     let mut problems = Vec::new();
     for program in programs() {
-        let scenes: Vec<&String> = program
-            .help
-            .commands
-            .iter()
-            .filter(|c| !NOT_SCENES.contains(&c.as_str()))
-            .collect();
-        let chapter = root()
-            .join("docs")
-            .join(format!("{}.md", program.short_name()));
+        let scenes: Vec<&String> =
+            program.help.commands.iter().filter(|c| !NOT_SCENES.contains(&c.as_str())).collect();
+        let chapter = root().join("docs").join(format!("{}.md", program.short_name()));
         if !chapter.exists() {
             problems.push(format!(
                 "{} has no chapter: {} does not exist (its scenes: {})",
@@ -257,24 +238,17 @@ fn check_line_target(code: &str, source: &Path, text: &str, line: usize) -> Resu
         if code == file_name {
             return Ok(());
         }
-        return Err(format!(
-            "the label names `{code}` but the link opens {file_name}"
-        ));
+        return Err(format!("the label names `{code}` but the link opens {file_name}"));
     }
-    let name = code
-        .trim_end_matches("()")
-        .rsplit("::")
-        .next()
-        .unwrap_or_default();
+    let name = code.trim_end_matches("()").rsplit("::").next().unwrap_or_default();
     if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
         return Err(format!(
             "the label `{code}` is not the name of an item, so nothing says where it belongs"
         ));
     }
     let lines: Vec<&str> = text.lines().collect();
-    let declared: Vec<usize> = (1..=lines.len())
-        .filter(|&n| declares(lines[n - 1], name))
-        .collect();
+    let declared: Vec<usize> =
+        (1..=lines.len()).filter(|&n| declares(lines[n - 1], name)).collect();
     if declared.contains(&line) {
         return Ok(());
     }
@@ -287,32 +261,26 @@ fn check_line_target(code: &str, source: &Path, text: &str, line: usize) -> Resu
     }
     match lines.get(line - 1) {
         Some(at) if words(at).any(|w| w == name) => Ok(()),
-        _ => Err(format!(
-            "line {line} of {file_name} does not mention `{name}`"
-        )),
+        _ => Err(format!("line {line} of {file_name} does not mention `{name}`")),
     }
 }
 
 /// Whether a line of Rust or Python declares `name`: `fn name`, `pub struct name`,
 /// `def name`, ... (a comment does not count).
 fn declares(line: &str, name: &str) -> bool {
-    const KEYWORDS: [&str; 10] = [
-        "fn", "struct", "enum", "trait", "const", "static", "type", "mod", "def", "class",
-    ];
+    const KEYWORDS: [&str; 10] =
+        ["fn", "struct", "enum", "trait", "const", "static", "type", "mod", "def", "class"];
     let trimmed = line.trim_start();
     if trimmed.starts_with("//") || trimmed.starts_with('#') {
         return false;
     }
     let words: Vec<&str> = words(line).collect();
-    words
-        .windows(2)
-        .any(|pair| KEYWORDS.contains(&pair[0]) && pair[1] == name)
+    words.windows(2).any(|pair| KEYWORDS.contains(&pair[0]) && pair[1] == name)
 }
 
 /// The identifiers of a line of code.
 fn words(line: &str) -> impl Iterator<Item = &str> {
-    line.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
+    line.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty())
 }
 
 // -------------------------------------------------------------------------------
@@ -329,9 +297,7 @@ struct Program {
 impl Program {
     /// `examples-mmap` -> `mmap`, the name of its chapter.
     fn short_name(&self) -> &str {
-        self.package
-            .strip_prefix("examples-")
-            .unwrap_or(&self.package)
+        self.package.strip_prefix("examples-").unwrap_or(&self.package)
     }
 }
 
@@ -339,10 +305,8 @@ impl Program {
 fn programs() -> &'static [Program] {
     static PROGRAMS: OnceLock<Vec<Program>> = OnceLock::new();
     PROGRAMS.get_or_init(|| {
-        let packages: Vec<String> = workspace_members()
-            .into_iter()
-            .filter(|m| m.starts_with("examples-"))
-            .collect();
+        let packages: Vec<String> =
+            workspace_members().into_iter().filter(|m| m.starts_with("examples-")).collect();
         let mut build = cargo_build();
         build.args(["--quiet", "--bins"]);
         for package in &packages {
@@ -361,11 +325,7 @@ fn programs() -> &'static [Program] {
             .map(|package| {
                 let binary = profile_dir().join(&package);
                 let help = help_of(&binary);
-                Program {
-                    package,
-                    binary,
-                    help,
-                }
+                Program { package, binary, help }
             })
             .collect()
     })
@@ -376,11 +336,7 @@ fn cargo_build() -> Command {
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     let profile_dir = profile_dir();
     let target_dir = profile_dir.parent().expect("a profile folder has a parent");
-    cargo
-        .current_dir(root())
-        .arg("build")
-        .arg("--target-dir")
-        .arg(target_dir);
+    cargo.current_dir(root()).arg("build").arg("--target-dir").arg(target_dir);
     match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => {}
         Some(profile) => {
@@ -404,11 +360,7 @@ fn help_of(binary: &Path) -> Help {
         .arg("--help")
         .output()
         .unwrap_or_else(|e| panic!("could not run {} --help: {e}", binary.display()));
-    assert!(
-        output.status.success(),
-        "{} --help failed",
-        binary.display()
-    );
+    assert!(output.status.success(), "{} --help failed", binary.display());
     parse_help(&String::from_utf8_lossy(&output.stdout))
 }
 
@@ -427,10 +379,7 @@ fn check_command(
     }
     let (binary, help) = match (&run.example, run.package.as_str()) {
         (Some(example), EXERCISES) => {
-            let source = root()
-                .join(EXERCISES)
-                .join("examples")
-                .join(format!("{example}.rs"));
+            let source = root().join(EXERCISES).join("examples").join(format!("{example}.rs"));
             if !source.exists() {
                 return Err(format!("{} does not exist", shown(&source)));
             }
@@ -478,16 +427,8 @@ fn check_command(
 
 /// The sizes a quick run uses: small enough for the whole test to take seconds.
 fn small_sizes(package: &str) -> Vec<SmallSize> {
-    let n = |small, largest| SmallSize {
-        flag: "--n",
-        small,
-        largest,
-    };
-    let count = |flag, small, largest| SmallSize {
-        flag,
-        small,
-        largest,
-    };
+    let n = |small, largest| SmallSize { flag: "--n", small, largest };
+    let count = |flag, small, largest| SmallSize { flag, small, largest };
     match package {
         // n is the side of an (n, n) array
         "examples-argument" | "examples-pipe" | "examples-queue" => {
@@ -509,10 +450,7 @@ impl Scratch {
     fn new() -> Self {
         let dir = std::env::temp_dir().join(format!("docs-check-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("could not make a scratch folder");
-        Scratch {
-            dir,
-            serial: std::cell::Cell::new(0),
-        }
+        Scratch { dir, serial: std::cell::Cell::new(0) }
     }
 
     /// Quoted names and paths (`--name demo`, `--path data.f32`) may collide with
@@ -531,9 +469,7 @@ impl Scratch {
                 }
                 "--path" => {
                     let file = Path::new(&args[at]).file_name().unwrap_or("data".as_ref());
-                    let path = self
-                        .dir
-                        .join(format!("{serial}-{}", file.to_string_lossy()));
+                    let path = self.dir.join(format!("{serial}-{}", file.to_string_lossy()));
                     args[at] = path.display().to_string();
                 }
                 _ => {}
@@ -564,10 +500,7 @@ impl Scratch {
             if started.elapsed() > DEADLINE {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "still running after {} s; killed",
-                    DEADLINE.as_secs()
-                ));
+                return Err(format!("still running after {} s; killed", DEADLINE.as_secs()));
             }
             std::thread::sleep(Duration::from_millis(10));
         };
@@ -655,18 +588,11 @@ fn normalize(path: &Path) -> PathBuf {
 
 /// A path as the workspace names it: `docs/mmap.md`.
 fn shown(path: &Path) -> String {
-    path.strip_prefix(root())
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(root()).unwrap_or(path).display().to_string()
 }
 
 fn list<T: AsRef<str>>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(AsRef::as_ref)
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ")
 }
 
 fn report(what: &str, problems: Vec<String>) {

@@ -390,10 +390,7 @@ fn check_child(status: ExitStatus) -> Result<()> {
         return Ok(());
     }
     match status.signal() {
-        Some(number) => bail!(
-            "the child process failed: it was killed by {}",
-            signal_name(number)
-        ),
+        Some(number) => bail!("the child process failed: it was killed by {}", signal_name(number)),
         None => bail!("the child process failed: {status}"),
     }
 }
@@ -403,10 +400,7 @@ fn check_fork_child(status: WaitStatus) -> Result<()> {
         WaitStatus::Exited(_, 0) => Ok(()),
         WaitStatus::Exited(_, code) => bail!("the child process failed: exit status: {code}"),
         WaitStatus::Signaled(_, signal, _) => {
-            bail!(
-                "the child process failed: it was killed by {}",
-                signal_name(signal as i32)
-            )
+            bail!("the child process failed: it was killed by {}", signal_name(signal as i32))
         }
         other => bail!("the child process failed: {other:?}"),
     }

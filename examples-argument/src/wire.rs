@@ -36,9 +36,7 @@ impl Serialize for Outgoing<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (rows, cols) = self.0.dim();
         let values = self.0.as_standard_layout();
-        let values = values
-            .as_slice()
-            .expect("a standard-layout array is one slice");
+        let values = values.as_slice().expect("a standard-layout array is one slice");
         let mut tuple = serializer.serialize_tuple(3)?;
         tuple.serialize_element(&rows)?;
         tuple.serialize_element(&cols)?;

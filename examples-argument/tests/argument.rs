@@ -18,10 +18,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 fn program(marker: &str, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args).env("EXAMPLES_TEST_MARKER", marker);
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     command
 }
 
@@ -62,10 +59,7 @@ fn assert_no_process_left(marker: &str) {
         if left.is_empty() {
             return;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "processes left behind: {left:?}"
-        );
+        assert!(started.elapsed() < Duration::from_secs(5), "processes left behind: {left:?}");
         thread::sleep(Duration::from_millis(50));
     }
 }
@@ -96,24 +90,11 @@ fn argument_scene_the_child_changes_only_its_copy() {
     // The child saw ones, then its own zeros ...
     assert!(out.contains("child:   [1.0, 1.0, 1.0, 1.0, 1.0]"), "{out}");
     assert!(out.contains("child:   [0.0, 0.0, 0.0, 0.0, 0.0]"), "{out}");
-    assert!(
-        out.contains("child: deserialized an array of shape (7, 7)"),
-        "{out}"
-    );
+    assert!(out.contains("child: deserialized an array of shape (7, 7)"), "{out}");
     // ... and the parent, after the child exited, still sees ones everywhere.
-    let parent_rows: Vec<&str> = out
-        .lines()
-        .filter(|l| l.starts_with("parent:   ["))
-        .collect();
-    assert_eq!(
-        parent_rows,
-        vec!["parent:   [1.0, 1.0, 1.0, 1.0, 1.0]"; 5],
-        "{out}"
-    );
-    assert!(
-        out.contains("verdict: copy: the parent still sees 1.0 in all 49 elements"),
-        "{out}"
-    );
+    let parent_rows: Vec<&str> = out.lines().filter(|l| l.starts_with("parent:   [")).collect();
+    assert_eq!(parent_rows, vec!["parent:   [1.0, 1.0, 1.0, 1.0, 1.0]"; 5], "{out}");
+    assert!(out.contains("verdict: copy: the parent still sees 1.0 in all 49 elements"), "{out}");
 }
 
 #[test]
@@ -146,11 +127,7 @@ fn no_scene_runs_every_scene_in_the_tutorials_order() {
     assert_eq!(headings.len(), 2, "{out}");
     assert!(headings[0].starts_with("=== argument:"), "{out}");
     assert!(headings[1].starts_with("=== inherit:"), "{out}");
-    assert_eq!(
-        out.lines().filter(|l| l.starts_with("verdict: ")).count(),
-        2,
-        "{out}"
-    );
+    assert_eq!(out.lines().filter(|l| l.starts_with("verdict: ")).count(), 2, "{out}");
     assert_no_process_left("every-scene");
 }
 
@@ -158,29 +135,13 @@ fn no_scene_runs_every_scene_in_the_tutorials_order() {
 fn bad_command_lines_get_one_clear_error_line() {
     for (args, exit, text) in [
         (&["--n", "0"][..], 2, "must be a whole number of at least 1"),
-        (
-            &["--n", "abc"][..],
-            2,
-            "must be a whole number of at least 1",
-        ),
+        (&["--n", "abc"][..], 2, "must be a whole number of at least 1"),
         (&["--n", "-5"][..], 2, "unexpected argument"),
         (&["pipe"][..], 2, "unrecognized subcommand"),
-        (
-            &["argument", "--children", "3"][..],
-            2,
-            "unexpected argument",
-        ),
+        (&["argument", "--children", "3"][..], 2, "unexpected argument"),
         // 10^10 x 10^10 f64 overflows; 10^6 x 10^6 is 8 TB: neither is allocated.
-        (
-            &["--n", "10000000000"][..],
-            1,
-            "does not fit in the address space",
-        ),
-        (
-            &["inherit", "--n", "1000000"][..],
-            1,
-            "choose a smaller --n",
-        ),
+        (&["--n", "10000000000"][..], 1, "does not fit in the address space"),
+        (&["inherit", "--n", "1000000"][..], 1, "choose a smaller --n"),
     ] {
         let output = run("bad-input", args);
         assert_one_line_error(&output, exit, text);
@@ -254,16 +215,9 @@ fn bench_prints_one_line_per_method_in_the_protocol_format() {
     let methods: Vec<&str> = out.lines().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(methods, ["floor", "inherit", "argument"], "{out}");
     for line in out.lines() {
-        let keys: Vec<&str> = line
-            .split(' ')
-            .skip(1)
-            .map(|field| field.split('=').next().unwrap())
-            .collect();
-        assert_eq!(
-            keys,
-            ["median", "min", "max", "peak_parent_mb", "peak_child_mb"],
-            "{line}"
-        );
+        let keys: Vec<&str> =
+            line.split(' ').skip(1).map(|field| field.split('=').next().unwrap()).collect();
+        assert_eq!(keys, ["median", "min", "max", "peak_parent_mb", "peak_child_mb"], "{line}");
     }
     assert_no_process_left("bench");
 }

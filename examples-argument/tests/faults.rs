@@ -16,10 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_examples-argument");
 /// A run with its own marker and TMPDIR (test-support), and SIGINT and SIGTERM at
 /// their default actions, as a program started from a terminal has them.
 fn start(args: &[&str], fault: Option<&str>) -> Run {
-    Launch::new(BIN, "examples-argument-faults", args)
-        .child_fault(fault)
-        .default_signals()
-        .start()
+    Launch::new(BIN, "examples-argument-faults", args).child_fault(fault).default_signals().start()
 }
 
 /// SIGINT and SIGTERM to the parent, mid-scene, while its child works.
@@ -82,16 +79,10 @@ fn two_runs_at_once_do_not_interfere() {
     for (outcome, n) in [(first.finish(), 300), (second.finish(), 301)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
         let elements = format!("in all {} elements", n * n);
-        let verdicts: Vec<&str> = outcome
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("verdict:"))
-            .collect();
+        let verdicts: Vec<&str> =
+            outcome.stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
         assert_eq!(verdicts.len(), 2, "{}", outcome.stdout);
-        assert!(
-            verdicts.iter().all(|v| v.contains(&elements)),
-            "{verdicts:?}"
-        );
+        assert!(verdicts.iter().all(|v| v.contains(&elements)), "{verdicts:?}");
     }
 }
 
@@ -115,28 +106,14 @@ fn more_bad_input_is_one_clear_error() {
         (&["argument", "--n", "2000000"][..], 1),
     ] {
         let outcome = start(args, None).finish();
-        assert_eq!(
-            outcome.status.code(),
-            Some(code),
-            "{args:?}: {}",
-            outcome.stderr
-        );
-        assert_eq!(
-            error_lines(&outcome.stderr).len(),
-            1,
-            "{args:?}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(code), "{args:?}: {}", outcome.stderr);
+        assert_eq!(error_lines(&outcome.stderr).len(), 1, "{args:?}: {}", outcome.stderr);
         assert!(
             !outcome.stderr.contains("panicked") && !outcome.stderr.contains("backtrace"),
             "{args:?}: {}",
             outcome.stderr
         );
-        assert!(
-            !outcome.stdout.contains("child:"),
-            "{args:?}: {}",
-            outcome.stdout
-        );
+        assert!(!outcome.stdout.contains("child:"), "{args:?}: {}", outcome.stdout);
     }
 }
 
@@ -150,9 +127,7 @@ fn a_child_whose_parent_is_gone_stops_at_once() {
     let outcome = start(&["child-argument", "--parent", "1"], None).finish();
     assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
     assert!(
-        outcome
-            .stderr
-            .contains("error: the parent process has already exited"),
+        outcome.stderr.contains("error: the parent process has already exited"),
         "{}",
         outcome.stderr
     );

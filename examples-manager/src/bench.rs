@@ -64,9 +64,7 @@ fn manager(n: usize) -> Result<()> {
         let FromChild::Summed(sum) = child.finish()? else {
             bail!("the child reported something other than its sum");
         };
-        steps.push(after(
-            "the child has its sum (computed in the server) and has exited",
-        ));
+        steps.push(after("the child has its sum (computed in the server) and has exited"));
         // The protocol's `peak_child_mb` is the largest of all children: the
         // server's, which holds the array. The only child waited for so far is the
         // one that summed, so the children's peak right now is its own.
@@ -85,9 +83,6 @@ fn manager(n: usize) -> Result<()> {
 }
 
 fn check_sum(sum: f64, n: usize) -> Result<()> {
-    ensure!(
-        sum == n as f64,
-        "expected a sum of {n}, but the sum was {sum}"
-    );
+    ensure!(sum == n as f64, "expected a sum of {n}, but the sum was {sum}");
     Ok(())
 }

@@ -43,20 +43,11 @@ pub enum Request {
     /// The smallest and largest element: one answer that vouches for the whole array.
     MinMax { reply: IpcSender<(f64, f64)> },
     /// A copy of the elements `start..end` (the tutorial's `getdata(slice(0, 10))`).
-    Slice {
-        start: usize,
-        end: usize,
-        reply: IpcSender<Result<Vec<f64>, String>>,
-    },
+    Slice { start: usize, end: usize, reply: IpcSender<Result<Vec<f64>, String>> },
     /// Sets every element to `value`.
     Fill { value: f64, reply: IpcSender<()> },
     /// Adds `value` to the elements `start..end`.
-    Add {
-        start: usize,
-        end: usize,
-        value: f64,
-        reply: IpcSender<Result<(), String>>,
-    },
+    Add { start: usize, end: usize, value: f64, reply: IpcSender<Result<(), String>> },
     /// Streams a full copy of the array as raw bytes: first the length (u64, little
     /// endian), then the elements (f64, little endian) in chunks.
     Copy { bytes: IpcBytesSender },
@@ -130,13 +121,8 @@ impl Proxy {
     }
 
     pub fn add(&self, start: usize, end: usize, value: f64) -> Result<()> {
-        self.ask("add", |reply| Request::Add {
-            start,
-            end,
-            value,
-            reply,
-        })?
-        .map_err(|refusal| anyhow!("the server refused add on {start}..{end}: {refusal}"))
+        self.ask("add", |reply| Request::Add { start, end, value, reply })?
+            .map_err(|refusal| anyhow!("the server refused add on {start}..{end}: {refusal}"))
     }
 
     pub fn peak_memory_kib(&self) -> Result<u64> {
@@ -188,9 +174,7 @@ impl Proxy {
         let (reply, answer) = ipc::channel()?;
         // `make` moves our only `reply` sender into the request, which `send` consumes:
         // afterwards just the server holds it, so its death closes `answer`.
-        self.requests
-            .send(make(reply))
-            .map_err(|_| ServerGone { request })?;
+        self.requests.send(make(reply)).map_err(|_| ServerGone { request })?;
         Ok(answer.recv().map_err(|_| ServerGone { request })?)
     }
 }
@@ -203,11 +187,7 @@ pub struct ServerGone {
 
 impl std::fmt::Display for ServerGone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the server did not answer `{}` (its channel closed)",
-            self.request
-        )
+        write!(f, "the server did not answer `{}` (its channel closed)", self.request)
     }
 }
 
@@ -245,12 +225,7 @@ pub fn serve(mut array: Array1<f64>, requests: IpcReceiver<Request>) {
                 array.fill(value);
                 let _ = reply.send(());
             }
-            Request::Add {
-                start,
-                end,
-                value,
-                reply,
-            } => {
+            Request::Add { start, end, value, reply } => {
                 let answer = check_range(start, end, len).map(|()| {
                     let mut part = array.slice_mut(s![start..end]);
                     part += value;
@@ -273,11 +248,7 @@ pub fn serve(mut array: Array1<f64>, requests: IpcReceiver<Request>) {
 
 /// A bad range is the client's mistake: answer it, do not crash the shared server.
 fn check_range(start: usize, end: usize, len: usize) -> Result<(), String> {
-    if start <= end && end <= len {
-        Ok(())
-    } else {
-        Err(format!("the array has {len} elements"))
-    }
+    if start <= end && end <= len { Ok(()) } else { Err(format!("the array has {len} elements")) }
 }
 
 /// Encodes one chunk at a time into a small reusable buffer: the server never
@@ -317,12 +288,7 @@ impl Process {
     /// the process ended.
     pub fn wait(&mut self) -> Result<()> {
         let status = self.child.wait()?;
-        ensure!(
-            status.success(),
-            "the {} process {}",
-            self.who,
-            describe(status)
-        );
+        ensure!(status.success(), "the {} process {}", self.who, describe(status));
         Ok(())
     }
 
@@ -434,13 +400,8 @@ where
             Ok(())
         });
     }
-    let child = command
-        .spawn()
-        .with_context(|| format!("cannot start the {who} process"))?;
-    let mut process = Process {
-        who: who.to_string(),
-        child,
-    };
+    let child = command.spawn().with_context(|| format!("cannot start the {who} process"))?;
+    let mut process = Process { who: who.to_string(), child };
 
     // `accept` blocks until somebody connects; if the new process dies first, nobody
     // ever will. So accept on a helper thread and watch the process meanwhile.
@@ -472,11 +433,7 @@ where
             // it the socket's temporary directory.
             drop(IpcSender::<T>::connect(name));
             let _ = acceptor.join();
-            let how = if status.success() {
-                "ended".to_string()
-            } else {
-                describe(status)
-            };
+            let how = if status.success() { "ended".to_string() } else { describe(status) };
             bail!("the {who} process {how} before it called back");
         }
     }
@@ -524,24 +481,15 @@ struct PendingSocket(PathBuf);
 
 impl PendingSocket {
     fn register(socket: &str) -> PendingSocket {
-        let dir = PathBuf::from(socket)
-            .parent()
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        PENDING_SOCKETS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(dir.clone());
+        let dir = PathBuf::from(socket).parent().map(PathBuf::from).unwrap_or_default();
+        PENDING_SOCKETS.lock().unwrap_or_else(|e| e.into_inner()).push(dir.clone());
         PendingSocket(dir)
     }
 }
 
 impl Drop for PendingSocket {
     fn drop(&mut self) {
-        PENDING_SOCKETS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|dir| *dir != self.0);
+        PENDING_SOCKETS.lock().unwrap_or_else(|e| e.into_inner()).retain(|dir| *dir != self.0);
     }
 }
 
@@ -624,9 +572,7 @@ pub fn array_len(n: Option<u64>, default: u64, copies: u64) -> Result<usize> {
 /// MemAvailable from /proc/meminfo, in bytes; None where there is no such file.
 fn memory_available() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo
-        .lines()
-        .find(|line| line.starts_with("MemAvailable:"))?;
+    let line = meminfo.lines().find(|line| line.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
 }

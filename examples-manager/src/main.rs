@@ -124,13 +124,9 @@ fn run(cli: Cli) -> Result<()> {
             return bench::run_once(&method, len);
         }
         Some(scene) => vec![scene],
-        None => vec![
-            Scene::HostedSum,
-            Scene::ChildProxy,
-            Scene::Attribute,
-            Scene::Slice,
-            Scene::Mutate,
-        ],
+        None => {
+            vec![Scene::HostedSum, Scene::ChildProxy, Scene::Attribute, Scene::Slice, Scene::Mutate]
+        }
     };
     clean_up_on_interrupt()?;
     for (i, scene) in scenes.iter().enumerate() {
@@ -334,10 +330,7 @@ fn mutate(len: usize, clients: u64) -> Result<()> {
 fn with_server<T>(len: usize, scene: impl FnOnce(&Proxy) -> Result<T>) -> Result<T> {
     let (mut server, _, proxy) =
         spawn_and_accept::<Proxy>("server", &["server", &len.to_string()])?;
-    println!(
-        "parent: the server (process {}) hosts ones of shape [{len}]",
-        server.id()
-    );
+    println!("parent: the server (process {}) hosts ones of shape [{len}]", server.id());
     let value = scene(&proxy).map_err(|err| server.explain(err))?;
     proxy.shutdown().map_err(|err| server.explain(err))?;
     server.wait()?;
@@ -412,9 +405,8 @@ fn task(socket: &str) -> Result<()> {
     let parent: IpcSender<FromChild> = IpcSender::connect(socket.to_string())?;
     let (orders, incoming) = ipc::channel()?;
     parent.send(FromChild::Ready(orders))?;
-    let Order { label, proxy, job } = incoming
-        .recv()
-        .context("the parent went away before sending orders")?;
+    let Order { label, proxy, job } =
+        incoming.recv().context("the parent went away before sending orders")?;
     fault_switch("EXAMPLES_CHILD_FAULT", &label);
 
     let report = match job {
@@ -461,28 +453,17 @@ impl ChildHandle {
         let FromChild::Ready(orders) = first else {
             bail!("the {label} process did not start by asking for orders");
         };
-        Ok(ChildHandle {
-            label: label.to_string(),
-            process,
-            orders,
-            reports,
-        })
+        Ok(ChildHandle { label: label.to_string(), process, orders, reports })
     }
 
     /// Hands the child its job and a proxy: a clone of a sender, not of the array.
     /// A child that died first makes the send fail with a broken pipe; its exit
     /// status says why.
     fn order(&mut self, proxy: &Proxy, job: Job) -> Result<()> {
-        let order = Order {
-            label: self.label.clone(),
-            proxy: proxy.clone(),
-            job,
-        };
+        let order = Order { label: self.label.clone(), proxy: proxy.clone(), job };
         self.orders.send(order).map_err(|err| {
-            let err = anyhow::Error::new(err).context(format!(
-                "the {} process went away before its orders",
-                self.label
-            ));
+            let err = anyhow::Error::new(err)
+                .context(format!("the {} process went away before its orders", self.label));
             self.process.explain_closed(err)
         })
     }

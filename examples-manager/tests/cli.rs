@@ -62,14 +62,7 @@ impl Run {
             let _ = stderr_pipe.read_to_string(&mut text);
             let _ = err_tx.send(text);
         });
-        Run {
-            marker,
-            tmpdir,
-            child,
-            lines,
-            stderr,
-            started: Instant::now(),
-        }
+        Run { marker, tmpdir, child, lines, stderr, started: Instant::now() }
     }
 
     /// Reads stdout until a line contains `needle`; returns that line.
@@ -114,11 +107,7 @@ impl Run {
         let leftovers: Vec<_> = std::fs::read_dir(&self.tmpdir).unwrap().collect();
         assert!(leftovers.is_empty(), "left behind in TMPDIR: {leftovers:?}");
         let _ = std::fs::remove_dir(&self.tmpdir);
-        Outcome {
-            code: status.code(),
-            stdout,
-            stderr,
-        }
+        Outcome { code: status.code(), stdout, stderr }
     }
 }
 
@@ -169,115 +158,61 @@ fn kill_marked(marker: &str) {
 }
 
 fn kill(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
     assert!(status.success(), "kill {signal} {pid} failed");
 }
 
 fn verdicts(stdout: &str) -> Vec<&str> {
-    stdout
-        .lines()
-        .filter(|line| line.starts_with("verdict: "))
-        .collect()
+    stdout.lines().filter(|line| line.starts_with("verdict: ")).collect()
 }
 
 fn assert_scene_ok(args: &[&str], scene: &str) -> Outcome {
     let outcome = run(args, &[]);
     assert_eq!(outcome.code, Some(0), "stderr: {}", outcome.stderr);
     assert!(outcome.stderr.is_empty(), "stderr: {}", outcome.stderr);
-    assert!(
-        outcome.stdout.starts_with(&format!("=== {scene}: ")),
-        "{}",
-        outcome.stdout
-    );
+    assert!(outcome.stdout.starts_with(&format!("=== {scene}: ")), "{}", outcome.stdout);
     let verdicts = verdicts(&outcome.stdout);
     assert_eq!(verdicts.len(), 1, "{}", outcome.stdout);
-    assert!(
-        verdicts[0].starts_with(&format!("verdict: {scene}: ")),
-        "{}",
-        verdicts[0]
-    );
+    assert!(verdicts[0].starts_with(&format!("verdict: {scene}: ")), "{}", verdicts[0]);
     outcome
 }
 
 #[test]
 fn hosted_sum_compares_both_sums_and_reports_memory() {
     let outcome = assert_scene_ok(&["hosted-sum", "--n", "300000"], "hosted-sum");
-    assert!(
-        outcome
-            .stdout
-            .contains("verdict: hosted-sum: both sums are 300000;")
-    );
-    assert!(
-        outcome
-            .stdout
-            .contains("parent: sum on the hosted array: 300000 in ")
-    );
-    assert!(
-        outcome
-            .stdout
-            .contains("parent: sum on a fetched copy: 300000 in ")
-    );
+    assert!(outcome.stdout.contains("verdict: hosted-sum: both sums are 300000;"));
+    assert!(outcome.stdout.contains("parent: sum on the hosted array: 300000 in "));
+    assert!(outcome.stdout.contains("parent: sum on a fetched copy: 300000 in "));
     assert!(outcome.stdout.contains("parent: peak memory: parent "));
 }
 
 #[test]
 fn child_proxy_sums_in_parent_and_child() {
     let outcome = assert_scene_ok(&["child-proxy", "--n", "5000"], "child-proxy");
-    assert!(
-        outcome
-            .stdout
-            .contains("parent: sum through my proxy: 5000\n")
-    );
-    assert!(
-        outcome
-            .stdout
-            .contains("child: sum through my proxy: 5000\n")
-    );
+    assert!(outcome.stdout.contains("parent: sum through my proxy: 5000\n"));
+    assert!(outcome.stdout.contains("child: sum through my proxy: 5000\n"));
 }
 
 #[test]
 fn attribute_reports_shape_and_round_trip() {
     let outcome = assert_scene_ok(&["attribute", "--n", "777"], "attribute");
-    assert!(
-        outcome
-            .stdout
-            .contains("parent: shape through my proxy: [777]\n")
-    );
+    assert!(outcome.stdout.contains("parent: shape through my proxy: [777]\n"));
     assert!(outcome.stdout.contains("(median of 1000)"));
 }
 
 #[test]
 fn slice_returns_first_values() {
     let outcome = assert_scene_ok(&["slice", "--n", "5"], "slice");
-    assert!(
-        outcome
-            .stdout
-            .contains("parent: first 5 values: [1.0, 1.0, 1.0, 1.0, 1.0]\n")
-    );
+    assert!(outcome.stdout.contains("parent: first 5 values: [1.0, 1.0, 1.0, 1.0, 1.0]\n"));
 }
 
 #[test]
 fn mutate_is_seen_and_loses_no_update() {
     let outcome = assert_scene_ok(&["mutate", "--n", "1234", "--clients", "3"], "mutate");
-    assert!(
-        outcome
-            .stdout
-            .contains("parent: sum through my proxy after the child's fill: 0\n")
-    );
-    assert!(
-        outcome
-            .stdout
-            .contains("parent: sum 3702; smallest element 3, largest 3\n")
-    );
+    assert!(outcome.stdout.contains("parent: sum through my proxy after the child's fill: 0\n"));
+    assert!(outcome.stdout.contains("parent: sum 3702; smallest element 3, largest 3\n"));
     for i in 1..=3 {
-        assert!(
-            outcome
-                .stdout
-                .contains(&format!("child {i}: added 1 to all 1234 elements"))
-        );
+        assert!(outcome.stdout.contains(&format!("child {i}: added 1 to all 1234 elements")));
     }
 }
 
@@ -285,45 +220,20 @@ fn mutate_is_seen_and_loses_no_update() {
 fn default_sequence_runs_every_scene_in_order() {
     let outcome = run(&["--n", "2000", "--clients", "2"], &[]);
     assert_eq!(outcome.code, Some(0), "stderr: {}", outcome.stderr);
-    let scenes: Vec<&str> = verdicts(&outcome.stdout)
-        .iter()
-        .map(|v| v.split(':').nth(1).unwrap().trim())
-        .collect();
-    assert_eq!(
-        scenes,
-        ["hosted-sum", "child-proxy", "attribute", "slice", "mutate"]
-    );
-    let headings = outcome
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("=== "))
-        .count();
+    let scenes: Vec<&str> =
+        verdicts(&outcome.stdout).iter().map(|v| v.split(':').nth(1).unwrap().trim()).collect();
+    assert_eq!(scenes, ["hosted-sum", "child-proxy", "attribute", "slice", "mutate"]);
+    let headings = outcome.stdout.lines().filter(|l| l.starts_with("=== ")).count();
     assert_eq!(headings, 5);
 }
 
 fn assert_one_clean_error(outcome: &Outcome, code: i32, contains: &str) {
     assert_eq!(outcome.code, Some(code), "stderr: {}", outcome.stderr);
-    let errors = outcome
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .count();
+    let errors = outcome.stderr.lines().filter(|l| l.starts_with("error:")).count();
     assert_eq!(errors, 1, "stderr: {}", outcome.stderr);
-    assert!(
-        outcome.stderr.contains(contains),
-        "stderr: {}",
-        outcome.stderr
-    );
-    assert!(
-        !outcome.stderr.contains("panicked"),
-        "stderr: {}",
-        outcome.stderr
-    );
-    assert!(
-        !outcome.stderr.contains("backtrace"),
-        "stderr: {}",
-        outcome.stderr
-    );
+    assert!(outcome.stderr.contains(contains), "stderr: {}", outcome.stderr);
+    assert!(!outcome.stderr.contains("panicked"), "stderr: {}", outcome.stderr);
+    assert!(!outcome.stderr.contains("backtrace"), "stderr: {}", outcome.stderr);
 }
 
 #[test]
@@ -338,11 +248,7 @@ fn bad_command_lines_are_usage_errors() {
     ] {
         let outcome = run(args, &[]);
         assert_one_clean_error(&outcome, 2, contains);
-        assert!(
-            outcome.stdout.is_empty(),
-            "{args:?} printed {}",
-            outcome.stdout
-        );
+        assert!(outcome.stdout.is_empty(), "{args:?} printed {}", outcome.stdout);
     }
 }
 
@@ -355,67 +261,37 @@ fn absurd_sizes_are_refused_before_allocating() {
     ] {
         let outcome = run(args, &[]);
         assert_one_clean_error(&outcome, 1, "--n");
-        assert!(
-            !outcome.stdout.contains("server (process"),
-            "{args:?}: a server was started"
-        );
+        assert!(!outcome.stdout.contains("server (process"), "{args:?}: a server was started");
     }
 }
 
 #[test]
 fn failing_child_is_reported() {
-    let outcome = run(
-        &["child-proxy", "--n", "100"],
-        &[("EXAMPLES_CHILD_FAULT", "exit")],
-    );
+    let outcome = run(&["child-proxy", "--n", "100"], &[("EXAMPLES_CHILD_FAULT", "exit")]);
     assert_eq!(outcome.code, Some(1));
-    assert!(
-        outcome
-            .stderr
-            .contains("child: failing on purpose (EXAMPLES_CHILD_FAULT=exit)")
-    );
-    assert!(
-        outcome
-            .stderr
-            .contains("error: the child process failed: exit status 3")
-    );
+    assert!(outcome.stderr.contains("child: failing on purpose (EXAMPLES_CHILD_FAULT=exit)"));
+    assert!(outcome.stderr.contains("error: the child process failed: exit status 3"));
     assert!(verdicts(&outcome.stdout).is_empty());
 }
 
 #[test]
 fn panicking_child_is_reported() {
-    let outcome = run(
-        &["child-proxy", "--n", "100"],
-        &[("EXAMPLES_CHILD_FAULT", "panic")],
-    );
+    let outcome = run(&["child-proxy", "--n", "100"], &[("EXAMPLES_CHILD_FAULT", "panic")]);
     assert_eq!(outcome.code, Some(1));
-    assert!(
-        outcome
-            .stderr
-            .contains("error: the child process failed: exit status 101")
-    );
+    assert!(outcome.stderr.contains("error: the child process failed: exit status 101"));
 }
 
 #[test]
 fn failing_client_in_mutate_is_reported() {
-    let outcome = run(
-        &["mutate", "--n", "100", "--clients", "3"],
-        &[("EXAMPLES_CHILD_FAULT", "exit")],
-    );
+    let outcome =
+        run(&["mutate", "--n", "100", "--clients", "3"], &[("EXAMPLES_CHILD_FAULT", "exit")]);
     assert_eq!(outcome.code, Some(1));
-    assert!(
-        outcome
-            .stderr
-            .contains("error: the child process failed: exit status 3")
-    );
+    assert!(outcome.stderr.contains("error: the child process failed: exit status 3"));
 }
 
 #[test]
 fn failing_server_is_reported() {
-    let outcome = run(
-        &["attribute", "--n", "100"],
-        &[("EXAMPLES_SERVER_FAULT", "exit")],
-    );
+    let outcome = run(&["attribute", "--n", "100"], &[("EXAMPLES_SERVER_FAULT", "exit")]);
     assert_eq!(outcome.code, Some(1));
     assert!(
         outcome.stderr.contains(
@@ -428,10 +304,7 @@ fn failing_server_is_reported() {
 
 #[test]
 fn server_killed_mid_scene_is_reported_promptly() {
-    let run = Run::start(
-        &["hosted-sum", "--n", "1000"],
-        &[("EXAMPLES_SERVER_FAULT", "sleep")],
-    );
+    let run = Run::start(&["hosted-sum", "--n", "1000"], &[("EXAMPLES_SERVER_FAULT", "sleep")]);
     let line = run.wait_for_line("parent: the server (process ");
     let pid: u32 = line
         .split("(process ")
@@ -444,10 +317,7 @@ fn server_killed_mid_scene_is_reported_promptly() {
     let killed_at = Instant::now();
     kill(pid, "-KILL");
     let outcome = run.finish();
-    assert!(
-        killed_at.elapsed() < Duration::from_secs(15),
-        "the parent took too long to notice"
-    );
+    assert!(killed_at.elapsed() < Duration::from_secs(15), "the parent took too long to notice");
     assert_eq!(outcome.code, Some(1));
     assert!(
         outcome
@@ -461,10 +331,7 @@ fn server_killed_mid_scene_is_reported_promptly() {
 
 #[test]
 fn child_killed_mid_scene_is_reported() {
-    let run = Run::start(
-        &["child-proxy", "--n", "1000"],
-        &[("EXAMPLES_CHILD_FAULT", "sleep")],
-    );
+    let run = Run::start(&["child-proxy", "--n", "1000"], &[("EXAMPLES_CHILD_FAULT", "sleep")]);
     run.wait_for_line("parent: sum through my proxy: 1000");
     let deadline = Instant::now() + Duration::from_secs(10);
     let pid = loop {
@@ -478,9 +345,7 @@ fn child_killed_mid_scene_is_reported() {
     let outcome = run.finish();
     assert_eq!(outcome.code, Some(1));
     assert!(
-        outcome
-            .stderr
-            .contains("error: the child process was killed by signal 9 (SIGKILL)"),
+        outcome.stderr.contains("error: the child process was killed by signal 9 (SIGKILL)"),
         "stderr: {}",
         outcome.stderr
     );
@@ -488,10 +353,7 @@ fn child_killed_mid_scene_is_reported() {
 
 #[test]
 fn ctrl_c_cleans_up_server_and_children() {
-    let run = Run::start(
-        &["mutate", "--n", "1000"],
-        &[("EXAMPLES_CHILD_FAULT", "sleep")],
-    );
+    let run = Run::start(&["mutate", "--n", "1000"], &[("EXAMPLES_CHILD_FAULT", "sleep")]);
     run.wait_for_line("parent: the server (process ");
     // Wait until the child exists too, so there is something to clean up.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -502,11 +364,7 @@ fn ctrl_c_cleans_up_server_and_children() {
     kill(run.child.id(), "-INT");
     let outcome = run.finish();
     assert_eq!(outcome.code, Some(130));
-    assert!(
-        outcome
-            .stderr
-            .contains("error: interrupted by SIGINT; cleaned up")
-    );
+    assert!(outcome.stderr.contains("error: interrupted by SIGINT; cleaned up"));
 }
 
 #[test]
@@ -514,17 +372,9 @@ fn bench_prints_one_line_per_method_in_the_protocol_format() {
     let outcome = run(&["bench", "--n", "1000", "--repeats", "1"], &[]);
     assert_eq!(outcome.code, Some(0), "stderr: {}", outcome.stderr);
     assert!(outcome.stderr.is_empty(), "stderr: {}", outcome.stderr);
-    let methods: Vec<&str> = outcome
-        .stdout
-        .lines()
-        .map(|line| line.split(' ').next().unwrap())
-        .collect();
-    assert_eq!(
-        methods,
-        ["floor", "floor-manager", "manager"],
-        "{}",
-        outcome.stdout
-    );
+    let methods: Vec<&str> =
+        outcome.stdout.lines().map(|line| line.split(' ').next().unwrap()).collect();
+    assert_eq!(methods, ["floor", "floor-manager", "manager"], "{}", outcome.stdout);
     for line in outcome.stdout.lines() {
         let fields: Vec<(&str, &str)> = line
             .split(' ')
@@ -532,11 +382,7 @@ fn bench_prints_one_line_per_method_in_the_protocol_format() {
             .map(|field| field.split_once('=').expect("key=value"))
             .collect();
         let keys: Vec<&str> = fields.iter().map(|(key, _)| *key).collect();
-        assert_eq!(
-            keys,
-            ["median", "min", "max", "peak_parent_mb", "peak_child_mb"],
-            "{line}"
-        );
+        assert_eq!(keys, ["median", "min", "max", "peak_parent_mb", "peak_child_mb"], "{line}");
         for (key, value) in fields {
             assert!(value.parse::<f64>().is_ok(), "{key}={value} in {line}");
         }
@@ -547,11 +393,7 @@ fn bench_prints_one_line_per_method_in_the_protocol_format() {
 fn a_bench_run_of_the_manager_sums_in_the_child_and_reports_both_peaks() {
     let outcome = run(&["bench-run", "manager", "--n", "1000"], &[]);
     assert_eq!(outcome.code, Some(0), "stderr: {}", outcome.stderr);
-    assert!(
-        outcome
-            .stdout
-            .contains("child: sum through my proxy: 1000\n")
-    );
+    assert!(outcome.stdout.contains("child: sum through my proxy: 1000\n"));
     assert!(outcome.stdout.contains("parent: peak memory: server "));
     let last = outcome.stdout.lines().last().unwrap_or_default();
     assert!(last.starts_with("run seconds="), "{}", outcome.stdout);
@@ -559,10 +401,8 @@ fn a_bench_run_of_the_manager_sums_in_the_child_and_reports_both_peaks() {
 
 #[test]
 fn a_failing_child_fails_the_bench() {
-    let outcome = run(
-        &["bench", "--n", "1000", "--repeats", "1"],
-        &[("EXAMPLES_CHILD_FAULT", "exit")],
-    );
+    let outcome =
+        run(&["bench", "--n", "1000", "--repeats", "1"], &[("EXAMPLES_CHILD_FAULT", "exit")]);
     assert_one_clean_error(
         &outcome,
         1,

@@ -74,19 +74,13 @@ fn a_parent_killed_mid_scene_leaves_nothing() {
 /// the server and the child end with it.
 #[test]
 fn sigterm_to_the_parent_cleans_up() {
-    let mut run = start(
-        &["child-proxy", "--n", "100"],
-        Some(("EXAMPLES_CHILD_FAULT", "sleep")),
-    );
+    let mut run = start(&["child-proxy", "--n", "100"], Some(("EXAMPLES_CHILD_FAULT", "sleep")));
     processes(&run, "child", 1);
     thread::sleep(Duration::from_millis(300));
     run.signal_parent(Signal::SIGTERM);
     let outcome = run.finish();
     assert_eq!(outcome.status.code(), Some(143), "{}", outcome.stderr);
-    assert_eq!(
-        error_lines(&outcome.stderr),
-        ["error: interrupted by SIGTERM; cleaned up"]
-    );
+    assert_eq!(error_lines(&outcome.stderr), ["error: interrupted by SIGTERM; cleaned up"]);
 }
 
 /// The server dying in ways cli.rs does not try: a panic, an exit in the scenes
@@ -112,28 +106,16 @@ fn a_server_that_dies_fails_the_scene_promptly() {
         ),
     ] {
         let outcome = start(args, Some(("EXAMPLES_SERVER_FAULT", fault))).finish();
-        assert_eq!(
-            outcome.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(1), "{args:?}: {}", outcome.stderr);
         let errors = error_lines(&outcome.stderr);
         assert_eq!(errors.len(), 1, "{args:?}: {}", outcome.stderr);
-        assert!(
-            errors[0].starts_with(expected),
-            "{args:?}: {}",
-            outcome.stderr
-        );
+        assert!(errors[0].starts_with(expected), "{args:?}: {}", outcome.stderr);
         assert!(!outcome.stdout.contains("verdict:"), "{}", outcome.stdout);
     }
 
     // The server stops answering (asleep) while the mutate scene's child waits in
     // its first request; then it is killed.
-    let mut run = start(
-        &["mutate", "--n", "100"],
-        Some(("EXAMPLES_SERVER_FAULT", "sleep")),
-    );
+    let mut run = start(&["mutate", "--n", "100"], Some(("EXAMPLES_SERVER_FAULT", "sleep")));
     let server = processes(&run, "server", 1)[0];
     processes(&run, "child", 1);
     thread::sleep(Duration::from_millis(300));
@@ -156,11 +138,8 @@ fn two_runs_at_once_do_not_interfere() {
     let second = start(&["--n", "3000", "--clients", "2"], None);
     for (outcome, n) in [(first.finish(), 2000), (second.finish(), 3000)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
-        let verdicts: Vec<&str> = outcome
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("verdict:"))
-            .collect();
+        let verdicts: Vec<&str> =
+            outcome.stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
         assert_eq!(verdicts.len(), 5, "{}", outcome.stdout);
         assert!(
             verdicts[4].contains(&format!("left exactly 2 in all {n} elements")),
@@ -176,21 +155,12 @@ fn a_tmpdir_the_sockets_cannot_live_in_is_one_clear_error() {
     let long = format!("/tmp/{}", "d".repeat(100));
     for tmpdir in ["/nonexistent/examples-manager", "/proc/self/status", &long] {
         let outcome = start_in(&["slice", "--n", "8"], None, Some(tmpdir)).finish();
-        assert_eq!(
-            outcome.status.code(),
-            Some(1),
-            "{tmpdir}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(1), "{tmpdir}: {}", outcome.stderr);
         let errors = error_lines(&outcome.stderr);
         assert_eq!(errors.len(), 1, "{tmpdir}: {}", outcome.stderr);
         assert!(errors[0].contains("TMPDIR"), "{tmpdir}: {}", outcome.stderr);
         assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
-        assert!(
-            !outcome.stdout.contains("parent: the server"),
-            "{}",
-            outcome.stdout
-        );
+        assert!(!outcome.stdout.contains("parent: the server"), "{}", outcome.stdout);
     }
 }
 
@@ -200,16 +170,10 @@ fn a_tmpdir_the_sockets_cannot_live_in_is_one_clear_error() {
 /// reads the umask the parent works under, mid-scene.
 #[test]
 fn what_the_parent_creates_is_the_users_alone() {
-    let mut run = start(
-        &["child-proxy", "--n", "8"],
-        Some(("EXAMPLES_CHILD_FAULT", "sleep")),
-    );
+    let mut run = start(&["child-proxy", "--n", "8"], Some(("EXAMPLES_CHILD_FAULT", "sleep")));
     processes(&run, "child", 1);
     let status = std::fs::read_to_string(format!("/proc/{}/status", run.pid())).unwrap();
-    let umask = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Umask:"))
-        .map(str::trim);
+    let umask = status.lines().find_map(|line| line.strip_prefix("Umask:")).map(str::trim);
     run.signal_parent(Signal::SIGTERM);
     run.finish();
     assert_eq!(umask, Some("0077"));
@@ -235,18 +199,8 @@ fn more_bad_input_is_one_clear_error() {
         (&["mutate", "--n", "2305843009213693952"][..], 1),
     ] {
         let outcome = start(args, None).finish();
-        assert_eq!(
-            outcome.status.code(),
-            Some(code),
-            "{args:?}: {}",
-            outcome.stderr
-        );
-        assert_eq!(
-            error_lines(&outcome.stderr).len(),
-            1,
-            "{args:?}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(code), "{args:?}: {}", outcome.stderr);
+        assert_eq!(error_lines(&outcome.stderr).len(), 1, "{args:?}: {}", outcome.stderr);
         assert!(
             !outcome.stderr.contains("panicked") && !outcome.stderr.contains("backtrace"),
             "{args:?}: {}",

@@ -87,9 +87,7 @@ pub fn run_once(method: Method, n: Option<u64>) -> Result<()> {
             _ => check_length(map.len() / size_of::<f64>(), n)?,
         }
         drop(map);
-        scratch
-            .close()
-            .context("cannot remove the temporary directory")
+        scratch.close().context("cannot remove the temporary directory")
     })
 }
 
@@ -117,21 +115,10 @@ fn create_ones(path: &Path, n: usize) -> Result<MmapRaw> {
         .create_new(true)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    reserve(&file, bytes).with_context(|| {
-        format!(
-            "cannot make {} {} long",
-            path.display(),
-            human(bytes as u64)
-        )
-    })?;
-    let map = MmapOptions::new()
-        .len(bytes)
-        .map_raw(&file)
-        .context("cannot map the file")?;
-    ensure!(
-        map.as_ptr().cast::<f64>().is_aligned(),
-        "the mapping is not aligned for f64"
-    );
+    reserve(&file, bytes)
+        .with_context(|| format!("cannot make {} {} long", path.display(), human(bytes as u64)))?;
+    let map = MmapOptions::new().len(bytes).map_raw(&file).context("cannot map the file")?;
+    ensure!(map.as_ptr().cast::<f64>().is_aligned(), "the mapping is not aligned for f64");
     // Lever: ask for 2 MiB pages before the first touch. ext4 gives large folios
     // even unasked (740 of 800 MB were mapped with 2 MiB entries here); asked, the
     // page cache starts with 2 MiB folios at once (780 MB), 0.015 s less per run.
@@ -190,9 +177,7 @@ pub fn child(path: &Path, n: Option<u64>, parent: u32) -> Result<()> {
         path.display(),
         n * size_of::<f64>()
     );
-    let map = MmapOptions::new()
-        .map_raw(&file)
-        .context("cannot map the file")?;
+    let map = MmapOptions::new().map_raw(&file).context("cannot map the file")?;
     fail_on_purpose_if_asked("child");
     check_length(map.len() / size_of::<f64>(), n)?;
     drop(map);

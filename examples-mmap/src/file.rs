@@ -26,11 +26,7 @@ pub struct Place {
 impl Place {
     pub fn choose(path: Option<PathBuf>, supervisor: &Supervisor) -> Result<Place> {
         if let Some(path) = path {
-            return Ok(Place {
-                path,
-                keep: true,
-                _scratch: None,
-            });
+            return Ok(Place { path, keep: true, _scratch: None });
         }
         let scratch = tempfile::Builder::new()
             .prefix("examples-mmap-")
@@ -42,11 +38,7 @@ impl Place {
             })?;
         supervisor.remove_on_signal(scratch.path());
         let path = scratch.path().join("data.f32");
-        Ok(Place {
-            path,
-            keep: false,
-            _scratch: Some(scratch),
-        })
+        Ok(Place { path, keep: false, _scratch: Some(scratch) })
     }
 
     /// Fail early, with a clear message, if the file cannot be created, or if n values
@@ -144,14 +136,8 @@ pub fn open_shared(path: &Path, n: usize) -> Result<(File, MmapRaw)> {
 /// the same pages of the page cache. MmapRaw hands out raw pointers only, never a
 /// reference, so holding it while others write is fine.
 fn map_shared(file: &File, n: usize) -> Result<MmapRaw> {
-    let map = MmapOptions::new()
-        .len(len(n)?)
-        .map_raw(file)
-        .context("cannot map the file")?;
-    ensure!(
-        map.as_ptr().cast::<f32>().is_aligned(),
-        "the mapping is not aligned for f32"
-    );
+    let map = MmapOptions::new().len(len(n)?).map_raw(file).context("cannot map the file")?;
+    ensure!(map.as_ptr().cast::<f32>().is_aligned(), "the mapping is not aligned for f32");
     Ok(map)
 }
 
@@ -166,10 +152,7 @@ pub fn map_private(path: &Path, n: usize) -> Result<memmap2::MmapMut> {
     // the file's contents; once we write it, it is ours.
     let map = unsafe { MmapOptions::new().len(len(n)?).map_copy(&file) }
         .context("cannot map the file")?;
-    ensure!(
-        map.as_ptr().cast::<f32>().is_aligned(),
-        "the mapping is not aligned for f32"
-    );
+    ensure!(map.as_ptr().cast::<f32>().is_aligned(), "the mapping is not aligned for f32");
     Ok(map)
 }
 
@@ -212,8 +195,7 @@ pub fn bytes(n: usize) -> u64 {
 }
 
 fn len(n: usize) -> Result<usize> {
-    n.checked_mul(size_of::<f32>())
-        .context("the array does not fit in the address space")
+    n.checked_mul(size_of::<f32>()).context("the array does not fit in the address space")
 }
 
 pub fn human(bytes: u64) -> String {

@@ -128,12 +128,8 @@ struct ChildArgs {
 }
 
 impl Scene {
-    const ALL: [Scene; 4] = [
-        Scene::OneChild,
-        Scene::ManyChildren,
-        Scene::ManyChildrenLocked,
-        Scene::CopyOnWrite,
-    ];
+    const ALL: [Scene; 4] =
+        [Scene::OneChild, Scene::ManyChildren, Scene::ManyChildrenLocked, Scene::CopyOnWrite];
 
     fn name(self) -> &'static str {
         match self {
@@ -256,10 +252,7 @@ fn one_child(supervisor: &Supervisor, path: &Path, n: usize, external: Option<&s
     // msync: puts the values in the file on disk. The child would see them without it:
     // both processes map the same page-cache pages, so flushing is about the disk only.
     map.flush()?;
-    println!(
-        "parent: created {} with {n} f32 values of 1, flushed",
-        path.display()
-    );
+    println!("parent: created {} with {n} f32 values of 1, flushed", path.display());
     // SAFETY: no child exists yet, so no other process writes the file.
     print_corner("parent", unsafe { view(&map, n) });
 
@@ -268,26 +261,18 @@ fn one_child(supervisor: &Supervisor, path: &Path, n: usize, external: Option<&s
     // raw pointers: a &[f32] that another process writes under is undefined behaviour.
     let child = match external {
         Some(cmd) => {
-            println!(
-                "parent: starting the child: {}",
-                external_args(cmd, path, n)
-            );
+            println!("parent: starting the child: {}", external_args(cmd, path, n));
             external_child(cmd, path, n)
         }
         None => child_command(Scene::OneChild, path, n, 1)?,
     };
-    supervisor
-        .run_children(vec![child])
-        .map_err(|err| name_the_command(err, external))?;
+    supervisor.run_children(vec![child]).map_err(|err| name_the_command(err, external))?;
 
     // SAFETY: the child has exited; no other process writes the file any more.
     let data = unsafe { view(&map, n) };
     print_corner("parent", data);
     let wrong = data.iter().filter(|&&v| v != 2.0).count();
-    ensure!(
-        wrong == 0,
-        "expected 2 in all {n} values after the child's +1, but {wrong} are not 2"
-    );
+    ensure!(wrong == 0, "expected 2 in all {n} values after the child's +1, but {wrong} are not 2");
     println!(
         "verdict: shared: the parent sees the child's 2 in all {n} values; both mapped one file"
     );
@@ -320,10 +305,7 @@ fn many_children(
 ) -> Result<()> {
     let map = create_file(path, n, 0.0)?;
     let size = file::human(file::bytes(n));
-    println!(
-        "parent: created {} with {n} f32 values of 0 ({size})",
-        path.display()
-    );
+    println!("parent: created {} with {n} f32 values of 0 ({size})", path.display());
     let floor = floor(&map, n, children);
     let floor_s = floor.as_secs_f64();
     println!("parent: floor: one process adding 1 to every value {children} times: {floor_s:.2} s");
@@ -332,11 +314,8 @@ fn many_children(
 
     // Each child opens and maps the file by its name: nothing of the array is copied
     // to it. The parent holds no view while they write (see one_child).
-    let lock = if scene == Scene::ManyChildrenLocked {
-        ", 1 MiB at a time under a lock"
-    } else {
-        ""
-    };
+    let lock =
+        if scene == Scene::ManyChildrenLocked { ", 1 MiB at a time under a lock" } else { "" };
     println!(
         "parent: starting {children} children; each maps the file and adds 1 to every value{lock}"
     );
@@ -352,18 +331,10 @@ fn many_children(
         .run_children(commands.collect::<Result<_>>()?)
         .map_err(|err| name_the_command(err, external))?;
     let took = started.elapsed().as_secs_f64();
-    let first = finished
-        .iter()
-        .min()
-        .copied()
-        .unwrap_or_default()
-        .as_secs_f64();
+    let first = finished.iter().min().copied().unwrap_or_default().as_secs_f64();
     // A ratio to a floor of a few milliseconds (small --n) would only measure noise.
-    let ratio = if floor_s >= 0.05 {
-        format!(", {:.1}x the floor", took / floor_s)
-    } else {
-        String::new()
-    };
+    let ratio =
+        if floor_s >= 0.05 { format!(", {:.1}x the floor", took / floor_s) } else { String::new() };
     println!(
         "parent: all {children} children finished after {took:.2} s{ratio} (the first after {first:.2} s)"
     );
@@ -372,12 +343,7 @@ fn many_children(
     let data = unsafe { view(&map, n) };
     print_corner("parent", data);
     let tally = Tally::count(data, children);
-    let Tally {
-        below,
-        lost,
-        smallest,
-        ..
-    } = tally;
+    let Tally { below, lost, smallest, .. } = tally;
     println!(
         "parent: checked all {n} values: {below} below {children}, smallest {smallest}, largest {}",
         tally.largest
@@ -490,10 +456,7 @@ fn floor(map: &MmapRaw, n: usize, times: u32) -> Duration {
 fn copy_on_write(supervisor: &Supervisor, path: &Path, n: usize) -> Result<()> {
     let map = create_file(path, n, 1.0)?;
     map.flush()?;
-    println!(
-        "parent: created {} with {n} f32 values of 1, flushed",
-        path.display()
-    );
+    println!("parent: created {} with {n} f32 values of 1, flushed", path.display());
     // SAFETY: no child exists yet, so no other process writes the file.
     print_corner("parent", unsafe { view(&map, n) });
 
@@ -545,11 +508,7 @@ fn child_command(scene: Scene, path: &Path, n: usize, id: u32) -> Result<std::pr
     let exe = std::env::current_exe().context("cannot find this program to start a child")?;
     let mut command = std::process::Command::new(exe);
     command.arg("child").arg(scene.name()).arg(path);
-    command.args([
-        n.to_string(),
-        id.to_string(),
-        std::process::id().to_string(),
-    ]);
+    command.args([n.to_string(), id.to_string(), std::process::id().to_string()]);
     Ok(command)
 }
 
@@ -593,11 +552,7 @@ fn parse_child_cmd(text: &str) -> Result<String, String> {
 /// The first 10 values, as the tutorial prints them.
 fn print_corner(who: &str, data: ArrayView1<'_, f32>) {
     let first: Vec<String> = data.iter().take(10).map(|v| format!("{v:?}")).collect();
-    println!(
-        "{who}: first {} values: [{}]",
-        first.len(),
-        first.join(", ")
-    );
+    println!("{who}: first {} values: [{}]", first.len(), first.join(", "));
 }
 
 /// What the many-children scenes found in the whole array.
@@ -616,13 +571,7 @@ impl Tally {
     fn count(data: ArrayView1<'_, f32>, children: u32) -> Tally {
         let expected = children as f32;
         let (smallest, largest) = (f32::INFINITY, f32::NEG_INFINITY);
-        let mut tally = Tally {
-            below: 0,
-            lost: 0,
-            impossible: 0,
-            smallest,
-            largest,
-        };
+        let mut tally = Tally { below: 0, lost: 0, impossible: 0, smallest, largest };
         for &v in data {
             tally.smallest = tally.smallest.min(v);
             tally.largest = tally.largest.max(v);

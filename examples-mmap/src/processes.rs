@@ -40,9 +40,7 @@ impl Supervisor {
         // Blocked here, before any other thread exists, the signals stay pending until
         // the thread below takes them with sigwait: no handler runs in the middle of
         // our work, and cleanup is ordinary code.
-        signals
-            .thread_block()
-            .context("cannot block SIGINT and SIGTERM")?;
+        signals.thread_block().context("cannot block SIGINT and SIGTERM")?;
         let running = Arc::new(Mutex::new(Running::default()));
         let for_thread = Arc::clone(&running);
         std::thread::Builder::new()
@@ -91,9 +89,7 @@ impl Supervisor {
             children.retain_mut(|(id, child)| match child.try_wait() {
                 Ok(None) => true,
                 Ok(Some(status)) => {
-                    running
-                        .pids
-                        .retain(|&pid| pid.as_raw() as u32 != child.id());
+                    running.pids.retain(|&pid| pid.as_raw() as u32 != child.id());
                     finished[*id - 1] = started.elapsed();
                     if !status.success() && failure.is_none() {
                         failure = Some((*id, describe(status)));
@@ -175,17 +171,12 @@ fn describe(status: ExitStatus) -> String {
 pub fn become_child(parent: u32) -> Result<()> {
     // The parent's blocked SIGINT and SIGTERM survive exec; unblock them so a child can
     // still be stopped the ordinary way.
-    termination_signals()
-        .thread_unblock()
-        .context("cannot unblock SIGINT and SIGTERM")?;
+    termination_signals().thread_unblock().context("cannot unblock SIGINT and SIGTERM")?;
     // If the parent dies (even by SIGKILL, when it can clean nothing), so do we...
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .context("cannot set the parent-death signal")?;
     // ...unless it died before the line above: then we already have a new parent.
-    ensure!(
-        getppid().as_raw() as u32 == parent,
-        "the parent process {parent} is gone"
-    );
+    ensure!(getppid().as_raw() as u32 == parent, "the parent process {parent} is gone");
     Ok(())
 }
 
@@ -233,9 +224,7 @@ pub fn fail_on_purpose_if_asked(who: &str) {
 /// MemAvailable from /proc/meminfo in bytes, or None where there is no such file.
 pub fn memory_available() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo
-        .lines()
-        .find(|line| line.starts_with("MemAvailable:"))?;
+    let line = meminfo.lines().find(|line| line.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }

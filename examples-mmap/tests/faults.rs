@@ -24,10 +24,7 @@ fn start(args: &[&str], fault: Option<&str>) -> Run {
 /// `tmpdir`: a TMPDIR of the test's choosing, not checked afterwards; None: a
 /// fresh empty one, checked.
 fn start_in(args: &[&str], fault: Option<&str>, tmpdir: Option<&str>) -> Run {
-    Launch::new(BIN, "examples-mmap-faults", args)
-        .child_fault(fault)
-        .tmpdir(tmpdir)
-        .start()
+    Launch::new(BIN, "examples-mmap-faults", args).child_fault(fault).tmpdir(tmpdir).start()
 }
 
 /// The scenes with one child, which tests/mmap.rs fails only by exit and panic: a
@@ -41,12 +38,7 @@ fn a_child_killed_mid_scene_fails_the_parent_promptly() {
         thread::sleep(Duration::from_millis(300));
         run.kill_child(child);
         let outcome = run.finish();
-        assert_eq!(
-            outcome.status.code(),
-            Some(1),
-            "{scene}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(1), "{scene}: {}", outcome.stderr);
         assert_eq!(
             error_lines(&outcome.stderr),
             ["error: the child process failed: was killed by signal 9 (SIGKILL)"],
@@ -59,21 +51,15 @@ fn a_child_killed_mid_scene_fails_the_parent_promptly() {
 /// many-children-locked): one line, and the scratch directory is gone.
 #[test]
 fn sigint_and_sigterm_in_the_one_child_scenes_clean_up() {
-    for (scene, signal, code) in [
-        ("one-child", Signal::SIGINT, 130),
-        ("copy-on-write", Signal::SIGTERM, 143),
-    ] {
+    for (scene, signal, code) in
+        [("one-child", Signal::SIGINT, 130), ("copy-on-write", Signal::SIGTERM, 143)]
+    {
         let mut run = start(&[scene, "--n", "100"], Some("sleep"));
         run.children(1);
         thread::sleep(Duration::from_millis(300));
         run.signal_parent(signal);
         let outcome = run.finish();
-        assert_eq!(
-            outcome.status.code(),
-            Some(code),
-            "{scene}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(code), "{scene}: {}", outcome.stderr);
         let expected = format!("error: interrupted by {signal}; cleaned up");
         assert_eq!(error_lines(&outcome.stderr), [expected.as_str()]);
     }
@@ -84,10 +70,7 @@ fn sigint_and_sigterm_in_the_one_child_scenes_clean_up() {
 /// in TMPDIR. The children still go, by their parent-death signal.
 #[test]
 fn a_parent_killed_mid_scene_leaves_only_its_scratch_directory() {
-    let mut run = start(
-        &["many-children", "--n", "1000", "--children", "3"],
-        Some("sleep"),
-    );
+    let mut run = start(&["many-children", "--n", "1000", "--children", "3"], Some("sleep"));
     run.children(3);
     thread::sleep(Duration::from_millis(300));
     run.signal_parent(Signal::SIGKILL);
@@ -108,16 +91,10 @@ fn two_runs_at_once_do_not_interfere() {
     let second = start(&["--n", "3001", "--children", "3"], None);
     for (outcome, n) in [(first.finish(), 3000), (second.finish(), 3001)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
-        let verdicts: Vec<&str> = outcome
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("verdict:"))
-            .collect();
+        let verdicts: Vec<&str> =
+            outcome.stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
         assert_eq!(verdicts.len(), 4, "{}", outcome.stdout);
-        assert!(
-            verdicts[2].contains(&format!("all {n} values are exactly 3")),
-            "{verdicts:?}"
-        );
+        assert!(verdicts[2].contains(&format!("all {n} values are exactly 3")), "{verdicts:?}");
     }
 }
 
@@ -129,11 +106,8 @@ fn a_file_created_at_path_is_the_users_alone() {
         std::env::temp_dir().join(format!("examples-mmap-faults-{}-perm", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("kept.f32");
-    let outcome = start(
-        &["one-child", "--n", "100", "--path", path.to_str().unwrap()],
-        None,
-    )
-    .finish();
+    let outcome =
+        start(&["one-child", "--n", "100", "--path", path.to_str().unwrap()], None).finish();
     assert!(outcome.status.success(), "{}", outcome.stderr);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     std::fs::remove_dir_all(&dir).unwrap();
@@ -146,17 +120,9 @@ fn a_file_created_at_path_is_the_users_alone() {
 fn more_bad_paths_and_input_are_one_clear_error() {
     for (args, code, text) in [
         // A directory, not a file.
-        (
-            &["one-child", "--path", "/tmp"][..],
-            1,
-            "cannot create /tmp",
-        ),
+        (&["one-child", "--path", "/tmp"][..], 1, "cannot create /tmp"),
         // Under a file, not a directory.
-        (
-            &["one-child", "--path", "/proc/self/status/data.f32"][..],
-            1,
-            "cannot create",
-        ),
+        (&["one-child", "--path", "/proc/self/status/data.f32"][..], 1, "cannot create"),
         (&["one-child", "--path", ""][..], 2, "a value is required"),
         (&["--n"][..], 2, ""),
         (&["--n", ""][..], 2, ""),
@@ -167,43 +133,21 @@ fn more_bad_paths_and_input_are_one_clear_error() {
         (&["one-child", "extra"][..], 2, ""),
         (&["one-child", "--name", "x"][..], 2, ""),
         // bench measures one child of this program; it refuses the scenes' flags.
-        (
-            &["bench", "--n", "10", "--children", "3"][..],
-            1,
-            "--children applies to",
-        ),
-        (
-            &["bench", "--n", "10", "--child-cmd", "true"][..],
-            1,
-            "--child-cmd to",
-        ),
+        (&["bench", "--n", "10", "--children", "3"][..], 1, "--children applies to"),
+        (&["bench", "--n", "10", "--child-cmd", "true"][..], 1, "--child-cmd to"),
     ] {
         let outcome = start(args, None).finish();
-        assert_eq!(
-            outcome.status.code(),
-            Some(code),
-            "{args:?}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(code), "{args:?}: {}", outcome.stderr);
         let errors = error_lines(&outcome.stderr);
         assert_eq!(errors.len(), 1, "{args:?}: {}", outcome.stderr);
         assert!(errors[0].contains(text), "{args:?}: {}", outcome.stderr);
         assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
-        assert!(
-            !outcome.stdout.contains("child"),
-            "{args:?}: {}",
-            outcome.stdout
-        );
+        assert!(!outcome.stdout.contains("child"), "{args:?}: {}", outcome.stdout);
     }
     // TMPDIR, where the scratch directory goes, missing or not a directory.
     for tmpdir in ["/nonexistent/examples-mmap", "/proc/self/status"] {
         let outcome = start_in(&["one-child", "--n", "10"], None, Some(tmpdir)).finish();
-        assert_eq!(
-            outcome.status.code(),
-            Some(1),
-            "{tmpdir}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(1), "{tmpdir}: {}", outcome.stderr);
         let errors = error_lines(&outcome.stderr);
         assert_eq!(errors.len(), 1, "{tmpdir}: {}", outcome.stderr);
         let expected = format!("error: cannot create a temporary directory in {tmpdir}");

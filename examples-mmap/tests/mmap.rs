@@ -57,10 +57,7 @@ impl World {
 
     /// Pids of live processes (not zombies) whose environment holds our marker.
     fn processes(&self) -> Vec<u32> {
-        processes_with(&self.marker)
-            .into_iter()
-            .map(|pid| pid as u32)
-            .collect()
+        processes_with(&self.marker).into_iter().map(|pid| pid as u32).collect()
     }
 
     /// Wait (bounded) until `count` of our processes are alive; returns their pids.
@@ -71,11 +68,7 @@ impl World {
             if pids.len() >= count {
                 return pids;
             }
-            assert!(
-                Instant::now() < until,
-                "only {} of {count} processes started",
-                pids.len()
-            );
+            assert!(Instant::now() < until, "only {} of {count} processes started", pids.len());
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -87,11 +80,8 @@ impl World {
             thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(self.processes(), Vec::<u32>::new(), "processes left behind");
-        let left: Vec<_> = std::fs::read_dir(&self.tmp)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
+        let left: Vec<_> =
+            std::fs::read_dir(&self.tmp).unwrap().flatten().map(|e| e.path()).collect();
         assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
     }
 }
@@ -141,21 +131,11 @@ fn assert_success(output: &Output) {
 fn assert_one_error(output: &Output, code: i32, text: &str) {
     let err = stderr(output);
     assert_eq!(output.status.code(), Some(code), "stderr:\n{err}");
-    let errors: Vec<&str> = err
-        .lines()
-        .filter(|line| line.starts_with("error:"))
-        .collect();
+    let errors: Vec<&str> = err.lines().filter(|line| line.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "stderr:\n{err}");
-    assert!(
-        errors[0].contains(text),
-        "expected {text:?} in {:?}",
-        errors[0]
-    );
+    assert!(errors[0].contains(text), "expected {text:?} in {:?}", errors[0]);
     if !err.contains("(EXAMPLES_CHILD_FAULT=panic)") {
-        assert!(
-            !err.contains("panicked") && !err.contains("backtrace"),
-            "stderr:\n{err}"
-        );
+        assert!(!err.contains("panicked") && !err.contains("backtrace"), "stderr:\n{err}");
     }
 }
 
@@ -163,10 +143,7 @@ fn assert_one_error(output: &Output, code: i32, text: &str) {
 fn read_f32_file(path: &Path) -> Vec<f32> {
     let bytes = std::fs::read(path).unwrap();
     assert_eq!(bytes.len() % 4, 0);
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
 }
 
 #[test]
@@ -184,10 +161,7 @@ fn one_child_sees_the_childs_change_in_every_value() {
         format!("child: first 10 values: {twos}"),
         format!("parent: first 10 values: {twos}"),
     ];
-    let corners: Vec<&str> = out
-        .lines()
-        .filter(|l| l.contains("first 10 values"))
-        .collect();
+    let corners: Vec<&str> = out.lines().filter(|l| l.contains("first 10 values")).collect();
     assert_eq!(corners, expected, "{out}");
     assert!(
         out.contains("verdict: shared: the parent sees the child's 2 in all 1000 values"),
@@ -200,10 +174,7 @@ fn one_child_sees_the_childs_change_in_every_value() {
 fn the_kept_file_is_raw_little_endian_f32_that_numpy_can_open() {
     let world = World::new("keep");
     let path = world.tmp.join("kept.f32");
-    let output = world.run(
-        &["one-child", "--n", "4321", "--path", path.to_str().unwrap()],
-        None,
-    );
+    let output = world.run(&["one-child", "--n", "4321", "--path", path.to_str().unwrap()], None);
     assert_success(&output);
     assert!(stdout(&output).contains("dtype='float32', mode='r+', shape=(4321,)"));
     let values = read_f32_file(&path);
@@ -219,24 +190,12 @@ fn many_children_without_a_lock_reports_what_it_found() {
     let output = world.run(&["many-children", "--n", "200000", "--children", "8"], None);
     assert_success(&output);
     let out = stdout(&output);
-    assert!(
-        out.contains("=== many-children: 8 children add 1 at once, with no lock ==="),
-        "{out}"
-    );
-    assert!(
-        out.contains("parent: floor: one process adding 1 to every value 8 times: "),
-        "{out}"
-    );
-    assert!(
-        out.contains("parent: all 8 children finished after "),
-        "{out}"
-    );
+    assert!(out.contains("=== many-children: 8 children add 1 at once, with no lock ==="), "{out}");
+    assert!(out.contains("parent: floor: one process adding 1 to every value 8 times: "), "{out}");
+    assert!(out.contains("parent: all 8 children finished after "), "{out}");
     assert!(out.contains("parent: checked all 200000 values: "), "{out}");
     // Lost updates may or may not happen; either verdict is honest, and it is one line.
-    let verdicts: Vec<&str> = out
-        .lines()
-        .filter(|l| l.starts_with("verdict: no lock: "))
-        .collect();
+    let verdicts: Vec<&str> = out.lines().filter(|l| l.starts_with("verdict: no lock: ")).collect();
     assert_eq!(verdicts.len(), 1, "{out}");
     world.assert_nothing_left();
 }
@@ -246,10 +205,7 @@ fn many_children_with_the_lock_is_exactly_right() {
     let world = World::new("lock");
     let path = world.tmp.join("locked.f32");
     let args = ["many-children-locked", "--n", "1000000", "--children", "16"];
-    let output = world.run(
-        &[&args[..], &["--path", path.to_str().unwrap()]].concat(),
-        None,
-    );
+    let output = world.run(&[&args[..], &["--path", path.to_str().unwrap()]].concat(), None);
     assert_success(&output);
     let out = stdout(&output);
     assert!(
@@ -277,10 +233,7 @@ fn copy_on_write_leaves_the_file_alone() {
         out.contains("verdict: copy-on-write: the parent still sees 1 in all 1000 values"),
         "{out}"
     );
-    assert!(
-        read_f32_file(&path).iter().all(|&v| v == 1.0),
-        "the child's writes reached the file"
-    );
+    assert!(read_f32_file(&path).iter().all(|&v| v == 1.0), "the child's writes reached the file");
     std::fs::remove_file(&path).unwrap();
     world.assert_nothing_left();
 }
@@ -292,25 +245,11 @@ fn every_scene_in_order_with_small_flags() {
     assert_success(&output);
     let out = stdout(&output);
     let headings: Vec<&str> = out.lines().filter(|l| l.starts_with("=== ")).collect();
-    let names: Vec<&str> = headings
-        .iter()
-        .map(|h| h[4..].split(':').next().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "one-child",
-            "many-children",
-            "many-children-locked",
-            "copy-on-write"
-        ]
-    );
+    let names: Vec<&str> = headings.iter().map(|h| h[4..].split(':').next().unwrap()).collect();
+    assert_eq!(names, ["one-child", "many-children", "many-children-locked", "copy-on-write"]);
     let verdicts: Vec<&str> = out.lines().filter(|l| l.starts_with("verdict: ")).collect();
     assert_eq!(verdicts.len(), 4, "{out}");
-    assert!(
-        verdicts[2].starts_with("verdict: lock: all 30000 values are exactly 4;"),
-        "{out}"
-    );
+    assert!(verdicts[2].starts_with("verdict: lock: all 30000 values are exactly 4;"), "{out}");
     world.assert_nothing_left();
 }
 
@@ -370,17 +309,8 @@ fn bad_paths_and_sizes_fail_before_anything_is_made() {
 fn an_array_larger_than_memory_is_refused() {
     let world = World::new("memory");
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
-    let line = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemAvailable:"))
-        .unwrap();
-    let available: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        * 1024;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:")).unwrap();
+    let available: u64 = line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024;
     // Just over the available memory; the disk check comes first, so this test needs a
     // disk with more room than memory (it is so on the machines we run it on).
     let n = (available + (1 << 30)) / 4;
@@ -406,17 +336,12 @@ fn a_failing_child_fails_the_parent_clearly() {
     assert_one_error(&output, 1, "the child process failed: exit status 101");
     world.assert_nothing_left();
 
-    let output = world.run(
-        &["many-children", "--n", "10000", "--children", "8"],
-        Some("exit"),
-    );
+    let output = world.run(&["many-children", "--n", "10000", "--children", "8"], Some("exit"));
     assert_one_error(&output, 1, "of 8 failed: exit status 3");
     world.assert_nothing_left();
 
-    let output = world.run(
-        &["many-children-locked", "--n", "10000", "--children", "8"],
-        Some("panic"),
-    );
+    let output =
+        world.run(&["many-children-locked", "--n", "10000", "--children", "8"], Some("panic"));
     assert_one_error(&output, 1, "of 8 failed: exit status 101");
     world.assert_nothing_left();
 }
@@ -425,19 +350,13 @@ fn a_failing_child_fails_the_parent_clearly() {
 fn a_killed_child_stops_its_siblings() {
     let world = World::new("killed");
     let child = world
-        .command(
-            &["many-children", "--n", "10000", "--children", "6"],
-            Some("sleep"),
-        )
+        .command(&["many-children", "--n", "10000", "--children", "6"], Some("sleep"))
         .spawn()
         .unwrap();
     let parent = child.id();
     let pids = world.wait_for_processes(7);
     let victim = pids.into_iter().find(|&pid| pid != parent).unwrap();
-    Command::new("kill")
-        .args(["-KILL", &victim.to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-KILL", &victim.to_string()]).status().unwrap();
     let output = finish(child);
     assert_one_error(
         &output,
@@ -457,10 +376,7 @@ fn ctrl_c_and_sigterm_clean_up_mid_scene() {
         // The scratch directory exists now, and only its owner may enter it.
         let dirs: Vec<_> = std::fs::read_dir(&world.tmp).unwrap().flatten().collect();
         assert_eq!(dirs.len(), 1);
-        assert_eq!(
-            dirs[0].metadata().unwrap().permissions().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(dirs[0].metadata().unwrap().permissions().mode() & 0o777, 0o700);
         assert!(dirs[0].path().join("data.f32").exists());
 
         Command::new("kill")
@@ -468,11 +384,7 @@ fn ctrl_c_and_sigterm_clean_up_mid_scene() {
             .status()
             .unwrap();
         let output = finish(child);
-        assert_one_error(
-            &output,
-            code,
-            &format!("interrupted by SIG{signal}; cleaned up"),
-        );
+        assert_one_error(&output, code, &format!("interrupted by SIG{signal}; cleaned up"));
         world.assert_nothing_left();
     }
 }
@@ -486,10 +398,7 @@ fn children_die_with_a_killed_parent() {
     command.stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = command.spawn().unwrap();
     world.wait_for_processes(4);
-    Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
     assert_eq!(child.wait().unwrap().code(), None, "killed by a signal");
     // SIGKILL leaves the parent no chance to remove its scratch directory (World does),
     // but the children get the parent-death signal and go.
@@ -497,11 +406,7 @@ fn children_die_with_a_killed_parent() {
     while !world.processes().is_empty() && Instant::now() < until {
         thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(
-        world.processes(),
-        Vec::<u32>::new(),
-        "children outlived the parent"
-    );
+    assert_eq!(world.processes(), Vec::<u32>::new(), "children outlived the parent");
 }
 
 #[test]
@@ -523,10 +428,7 @@ fn locked_children_wait_for_a_lock_held_by_another_process() {
 
     let args = ["many-children-locked", "--n", "100000", "--children", "4"];
     let mut child = world
-        .command(
-            &[&args[..], &["--path", path.to_str().unwrap()]].concat(),
-            None,
-        )
+        .command(&[&args[..], &["--path", path.to_str().unwrap()]].concat(), None)
         .spawn()
         .unwrap();
     // Wait for the parent and its 4 children, then give them time to finish if they could.
@@ -536,14 +438,8 @@ fn locked_children_wait_for_a_lock_held_by_another_process() {
         thread::sleep(Duration::from_millis(20));
     }
     thread::sleep(Duration::from_millis(500));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the children did not wait for our lock"
-    );
-    assert!(
-        read_f32_file(&path).iter().all(|&v| v == 0.0),
-        "a child wrote without the lock"
-    );
+    assert!(child.try_wait().unwrap().is_none(), "the children did not wait for our lock");
+    assert!(read_f32_file(&path).iter().all(|&v| v == 0.0), "a child wrote without the lock");
 
     range.l_type = libc::F_UNLCK as libc::c_short;
     fcntl(&file, FcntlArg::F_OFD_SETLK(&range)).unwrap();
@@ -585,16 +481,7 @@ fn numpy_opens_our_file_and_python_takes_part_in_the_lock() {
     let world = World::new("python");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/python/mmap_numpy.py");
     let child = Command::new(python)
-        .args([
-            script,
-            BIN,
-            "--n",
-            "200000",
-            "--children",
-            "4",
-            "--hold",
-            "0.5",
-        ])
+        .args([script, BIN, "--n", "200000", "--children", "4", "--hold", "0.5"])
         .env("TMPDIR", &world.tmp)
         .env("EXAMPLES_TEST_MARKER", &world.marker)
         .env_remove("EXAMPLES_CHILD_FAULT")
@@ -605,10 +492,7 @@ fn numpy_opens_our_file_and_python_takes_part_in_the_lock() {
     let output = finish(child);
     assert_success(&output);
     let out = stdout(&output);
-    assert!(
-        out.contains("program still waiting: True, all values still 0: True"),
-        "{out}"
-    );
+    assert!(out.contains("program still waiting: True, all values still 0: True"), "{out}");
     assert!(out.contains("all 200000 values are 4: True"), "{out}");
     world.assert_nothing_left();
 }

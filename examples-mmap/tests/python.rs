@@ -51,13 +51,9 @@ fn python_with_numpy(test: &str) -> Option<String> {
 
 /// `--child-cmd` for a Python script (and its options), quoted for /bin/sh.
 fn python_child(python: &str, script_name: &str, options: &str) -> String {
-    format!(
-        "{} {} {options}",
-        sh_quote(python),
-        sh_quote(&script(script_name))
-    )
-    .trim_end()
-    .to_string()
+    format!("{} {} {options}", sh_quote(python), sh_quote(&script(script_name)))
+        .trim_end()
+        .to_string()
 }
 
 fn sh_quote(word: &str) -> String {
@@ -105,11 +101,7 @@ impl World {
         };
         let stdout = read(Box::new(child.stdout.take().unwrap()));
         let stderr = read(Box::new(child.stderr.take().unwrap()));
-        Started {
-            child,
-            stdout,
-            stderr,
-        }
+        Started { child, stdout, stderr }
     }
 
     fn run(&self, args: &[&str], fault: Option<&str>) -> Finished {
@@ -118,30 +110,20 @@ impl World {
 
     /// Pids of live processes whose environment holds our marker.
     fn processes(&self) -> Vec<u32> {
-        processes_with(&self.marker)
-            .into_iter()
-            .map(|pid| pid as u32)
-            .collect()
+        processes_with(&self.marker).into_iter().map(|pid| pid as u32).collect()
     }
 
     /// Wait (bounded) until `count` of our processes are alive.
     fn wait_for_processes(&self, count: usize) {
         let until = Instant::now() + DEADLINE;
         while self.processes().len() < count {
-            assert!(
-                Instant::now() < until,
-                "fewer than {count} processes started"
-            );
+            assert!(Instant::now() < until, "fewer than {count} processes started");
             thread::sleep(Duration::from_millis(20));
         }
     }
 
     fn left_in_tmp(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(&self.tmp)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect()
+        std::fs::read_dir(&self.tmp).unwrap().flatten().map(|e| e.path()).collect()
     }
 
     /// No process of ours alive, and the temporary directory empty.
@@ -208,17 +190,11 @@ struct Finished {
 
 impl Finished {
     fn error_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect()
+        self.stderr.lines().filter(|l| l.starts_with("error:")).collect()
     }
 
     fn verdicts(&self) -> Vec<&str> {
-        self.stdout
-            .lines()
-            .filter(|l| l.starts_with("verdict:"))
-            .collect()
+        self.stdout.lines().filter(|l| l.starts_with("verdict:")).collect()
     }
 
     /// The scratch file's path, from "parent: created PATH with ...".
@@ -233,10 +209,8 @@ impl Finished {
 }
 
 fn send(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap();
+    let status =
+        Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap();
     assert!(status.success(), "kill -{signal} {pid} failed");
 }
 
@@ -275,30 +249,15 @@ fn python_children_race_without_a_lock_and_the_parent_counts_every_value() {
     };
     let world = World::new("many");
     let cmd = python_child(&python, "mmap_child.py", "--quiet");
-    let done = world.run(
-        &[
-            "many-children",
-            "--n",
-            "200000",
-            "--children",
-            "3",
-            "--child-cmd",
-            &cmd,
-        ],
-        None,
-    );
+    let done = world
+        .run(&["many-children", "--n", "200000", "--children", "3", "--child-cmd", &cmd], None);
     assert_eq!(done.status.code(), Some(0), "{done:?}");
     let file = done.file();
     assert!(
-        done.stdout.contains(&format!(
-            "parent: each child runs: {cmd} {file} float32 200000"
-        )),
+        done.stdout.contains(&format!("parent: each child runs: {cmd} {file} float32 200000")),
         "{done:?}"
     );
-    assert!(
-        !done.stdout.contains("child: "),
-        "--quiet children print nothing"
-    );
+    assert!(!done.stdout.contains("child: "), "--quiet children print nothing");
     // Lost updates or none, the parent's tally over all values stands: whole
     // numbers from 1 to 3 only (anything else would be a bug and exit 1).
     let verdicts = done.verdicts();
@@ -319,13 +278,8 @@ fn a_python_parent_hands_its_numpy_file_to_our_child() {
         return;
     };
     let world = World::new("parent");
-    let done = world
-        .start(
-            &python,
-            &[&script("mmap_parent.py"), BIN, "--n", "1000"],
-            None,
-        )
-        .finish();
+    let done =
+        world.start(&python, &[&script("mmap_parent.py"), BIN, "--n", "1000"], None).finish();
     assert_eq!(done.status.code(), Some(0), "{done:?}");
     let expected = [
         format!("child: first 10 values: {ONES}"),
@@ -350,10 +304,7 @@ fn failing_python_children_are_a_clear_error_and_nothing_is_left() {
     // exit: sys.exit(3); panic: an uncaught exception, which Python ends with status 1.
     for (fault, status) in [("exit", 3), ("panic", 1)] {
         let world = World::new(fault);
-        let done = world.run(
-            &["one-child", "--n", "1000", "--child-cmd", &cmd],
-            Some(fault),
-        );
+        let done = world.run(&["one-child", "--n", "1000", "--child-cmd", &cmd], Some(fault));
         assert_eq!(done.status.code(), Some(1), "{fault}: {done:?}");
         let expected =
             format!("error: the child process failed: exit status {status} (child command: {cmd})");
@@ -386,11 +337,8 @@ fn ctrl_c_sigterm_or_sigkill_of_the_parent_stops_the_python_children() {
     for (signal, code) in [("INT", Some(130)), ("TERM", Some(143)), ("KILL", None)] {
         let world = World::new("signal");
         let args = ["many-children", "--n", "1000", "--children", "2"];
-        let started = world.start(
-            BIN,
-            &[&args[..], &["--child-cmd", &cmd]].concat(),
-            Some("sleep"),
-        );
+        let started =
+            world.start(BIN, &[&args[..], &["--child-cmd", &cmd]].concat(), Some("sleep"));
         // The parent and its two Python children, which sleep once they have the file.
         world.wait_for_processes(3);
         send(started.child.id(), signal);
@@ -417,15 +365,8 @@ fn the_child_command_gets_path_dtype_and_shape_as_separate_arguments() {
     // printf shows each argument it got between brackets; it adds nothing, so the
     // parent's check fails as it must: the verdict does not trust the child.
     let world = World::new("args");
-    let done = world.run(
-        &["one-child", "--n", "1000", "--child-cmd", "printf '<%s>'"],
-        None,
-    );
-    assert!(
-        done.stdout
-            .contains(&format!("<{}><float32><1000>", done.file())),
-        "{done:?}"
-    );
+    let done = world.run(&["one-child", "--n", "1000", "--child-cmd", "printf '<%s>'"], None);
+    assert!(done.stdout.contains(&format!("<{}><float32><1000>", done.file())), "{done:?}");
     assert_eq!(done.status.code(), Some(1), "{done:?}");
     assert_eq!(
         done.error_lines(),
@@ -443,25 +384,17 @@ fn a_child_command_that_cannot_run_is_one_clear_error() {
     assert_eq!(done.status.code(), Some(1), "{done:?}");
     assert_eq!(
         done.error_lines(),
-        [format!(
-            "error: the child process failed: exit status 127 (child command: {cmd})"
-        )],
+        [format!("error: the child process failed: exit status 127 (child command: {cmd})")],
         "{done:?}"
     );
-    assert!(
-        done.stderr.contains("not found"),
-        "the shell says why: {done:?}"
-    );
+    assert!(done.stderr.contains("not found"), "the shell says why: {done:?}");
     world.assert_nothing_left();
 
     for empty in ["", "  "] {
         let done = world.run(&["one-child", "--child-cmd", empty], None);
         assert_eq!(done.status.code(), Some(2), "{done:?}");
         assert_eq!(done.error_lines().len(), 1, "{done:?}");
-        assert!(
-            done.stderr.contains("the child command is empty"),
-            "{done:?}"
-        );
+        assert!(done.stderr.contains("the child command is empty"), "{done:?}");
     }
 }
 
@@ -469,24 +402,10 @@ fn a_child_command_that_cannot_run_is_one_clear_error() {
 fn the_locked_and_copy_on_write_scenes_keep_their_own_children_and_say_why() {
     for scene in ["many-children-locked", "copy-on-write"] {
         let world = World::new("own");
-        let done = world.run(
-            &[
-                scene,
-                "--n",
-                "1000",
-                "--children",
-                "2",
-                "--child-cmd",
-                "false",
-            ],
-            None,
-        );
+        let done =
+            world.run(&[scene, "--n", "1000", "--children", "2", "--child-cmd", "false"], None);
         assert_eq!(done.status.code(), Some(0), "{scene}: {done:?}");
-        assert!(
-            done.stdout
-                .contains("parent: --child-cmd is not used here: "),
-            "{done:?}"
-        );
+        assert!(done.stdout.contains("parent: --child-cmd is not used here: "), "{done:?}");
         assert_eq!(done.verdicts().len(), 1, "{done:?}");
         world.assert_nothing_left();
     }

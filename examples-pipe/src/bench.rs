@@ -63,11 +63,7 @@ fn pipe(n: usize) -> Result<()> {
 
     // Wait before judging the send: a dead child is the cause, EPIPE only its symptom.
     let status = child.wait().context("waiting for the child")?;
-    ensure!(
-        status.success(),
-        "the child process failed: {}",
-        describe(status)
-    );
+    ensure!(status.success(), "the child process failed: {}", describe(status));
     sent.context("sending the array to the child")
 }
 
@@ -83,8 +79,7 @@ fn pipe(n: usize) -> Result<()> {
 /// child before dropping it. (Freeing it would be safe anyway: the pipe holds its
 /// own references to the pages.)
 fn send_frame(out: &mut File, data: &[f64]) -> Result<()> {
-    out.write_all(&frame::header(1, data.len()))
-        .context("sending the header")?;
+    out.write_all(&frame::header(1, data.len())).context("sending the header")?;
     let mut rest = frame::as_bytes(data);
     while !rest.is_empty() {
         // Like `write`, it blocks while the pipe is full and moves at most a pipe
@@ -118,10 +113,7 @@ pub fn child(fd: i32, n: usize) -> Result<()> {
     let shape = frame::read_header(&mut input)?;
     // The length check: the header must announce exactly n values, the data must fill
     // all n of them, and the stream must end right after.
-    ensure!(
-        shape == (1, n),
-        "expected shape (1, {n}), but the header announces {shape:?}"
-    );
+    ensure!(shape == (1, n), "expected shape (1, {n}), but the header announces {shape:?}");
     // The receive buffer, allocated once: fresh zero pages advised to be huge, so the
     // kernel faults in about 400 pages of 2 MiB while `read` copies into them, rather
     // than 195,000 of 4 KiB. (With 4 KiB pages a run takes about 2.5 times as long.)

@@ -49,12 +49,9 @@ pub fn header(rows: usize, cols: usize) -> [u8; HEADER_LEN] {
 /// Sends one frame: the header, then the array's own memory as bytes.
 pub fn write_array<W: Write>(out: &mut W, array: &Array2<f64>) -> Result<()> {
     let (rows, cols) = array.dim();
-    out.write_all(&header(rows, cols))
-        .context("sending the header")?;
+    out.write_all(&header(rows, cols)).context("sending the header")?;
 
-    let data = array
-        .as_slice()
-        .context("the array is not contiguous in row-major order")?;
+    let data = array.as_slice().context("the array is not contiguous in row-major order")?;
     // One write of the whole buffer: the kernel moves as much as the pipe holds, blocks
     // until the reader makes room, and repeats, all inside this call.
     out.write_all(as_bytes(data)).context("sending the data")?;
@@ -67,10 +64,7 @@ pub fn write_array<W: Write>(out: &mut W, array: &Array2<f64>) -> Result<()> {
 pub fn read_header<R: Read>(input: &mut R) -> Result<(usize, usize)> {
     let mut header = [0u8; HEADER_LEN];
     let (got, _) = fill(input, &mut header).context("reading the header")?;
-    ensure!(
-        got == HEADER_LEN,
-        "the stream ended after {got} of {HEADER_LEN} header bytes"
-    );
+    ensure!(got == HEADER_LEN, "the stream ended after {got} of {HEADER_LEN} header bytes");
     if header[0..8] != MAGIC {
         bail!(
             "the stream does not start with the magic {:?}, but with {:?}",
@@ -80,10 +74,7 @@ pub fn read_header<R: Read>(input: &mut R) -> Result<(usize, usize)> {
     }
     let field = |i: usize| u64::from_le_bytes(header[i..i + 8].try_into().expect("8 bytes"));
     let ndim = field(8);
-    ensure!(
-        ndim == 2,
-        "expected a 2-dimensional array, but the header says {ndim} dimensions"
-    );
+    ensure!(ndim == 2, "expected a 2-dimensional array, but the header says {ndim} dimensions");
     let (rows, cols) = (field(16), field(24));
     let too_big = || anyhow::anyhow!("the header announces an impossible shape ({rows}, {cols})");
     let rows = usize::try_from(rows).map_err(|_| too_big())?;
@@ -95,9 +86,7 @@ pub fn read_header<R: Read>(input: &mut R) -> Result<(usize, usize)> {
 /// `read` calls it took: each asks for all the bytes still missing, and the kernel
 /// hands over what the pipe holds at that moment (at most about one pipe buffer).
 pub fn read_data_into<R: Read>(input: &mut R, array: &mut Array2<f64>) -> Result<u64> {
-    let data = array
-        .as_slice_mut()
-        .context("the array is not contiguous in row-major order")?;
+    let data = array.as_slice_mut().context("the array is not contiguous in row-major order")?;
     read_values_into(input, data)
 }
 
@@ -105,11 +94,7 @@ pub fn read_data_into<R: Read>(input: &mut R, array: &mut Array2<f64>) -> Result
 pub fn read_values_into<R: Read>(input: &mut R, data: &mut [f64]) -> Result<u64> {
     let bytes = as_bytes_mut(data);
     let (got, calls) = fill(input, bytes).context("reading the data")?;
-    ensure!(
-        got == bytes.len(),
-        "the stream ended after {got} of {} data bytes",
-        bytes.len()
-    );
+    ensure!(got == bytes.len(), "the stream ended after {got} of {} data bytes", bytes.len());
     Ok(calls)
 }
 
@@ -118,10 +103,7 @@ pub fn read_values_into<R: Read>(input: &mut R, data: &mut [f64]) -> Result<u64>
 pub fn expect_end<R: Read>(input: &mut R) -> Result<()> {
     let mut extra = [0u8; 1];
     let (got, _) = fill(input, &mut extra).context("reading past the data")?;
-    ensure!(
-        got == 0,
-        "expected the stream to end after the data, but more bytes followed"
-    );
+    ensure!(got == 0, "expected the stream to end after the data, but more bytes followed");
     Ok(())
 }
 

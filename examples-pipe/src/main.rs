@@ -168,10 +168,7 @@ fn scene_pipe(cli: &Cli) -> Result<()> {
     let status = child.wait().context("waiting for the child")?;
     CHILD_PID.store(0, Ordering::SeqCst);
     if !status.success() {
-        let symptom = received
-            .err()
-            .map(|e| format!(" ({e:#})"))
-            .unwrap_or_default();
+        let symptom = received.err().map(|e| format!(" ({e:#})")).unwrap_or_default();
         bail!("the child process failed: {}{symptom}", describe(status));
     }
     let (array, transfer) = received?;
@@ -210,10 +207,7 @@ fn task(fd: i32, parent: i32, n: u64) -> Result<()> {
     // Die with the parent instead of writing into a pipe nobody reads, and make sure it
     // did not die before we asked (then we would never get the signal).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-    ensure!(
-        getppid().as_raw() == parent,
-        "the parent process is already gone"
-    );
+    ensure!(getppid().as_raw() == parent, "the parent process is already gone");
     let pipe = take_inherited_fd(fd)?;
 
     // Test-only fault switch (not in --help): EXAMPLES_CHILD_FAULT=exit exits 3, =panic
@@ -231,17 +225,11 @@ fn task(fd: i32, parent: i32, n: u64) -> Result<()> {
     }
 
     let n = usize::try_from(n)?;
-    ensure!(
-        n.checked_mul(n).and_then(|e| e.checked_mul(8)).is_some(),
-        "n = {n} is too large"
-    );
+    ensure!(n.checked_mul(n).and_then(|e| e.checked_mul(8)).is_some(), "n = {n} is too large");
     // Ones made the way numpy's `ones` makes a large array, on 2 MiB (huge) pages: the
     // same values as `Array2::ones`, filled several times faster.
     let array = Array2::from_shape_vec((n, n), bench_protocol::ones(n * n))?;
-    println!(
-        "child: made ones of shape ({n}, {n}), {}",
-        megabytes(8 * array.len() as u64)
-    );
+    println!("child: made ones of shape ({n}, {n}), {}", megabytes(8 * array.len() as u64));
     print_corner("child", array.view());
     let mut out = File::from(pipe);
 
@@ -284,13 +272,9 @@ fn open_channel(via: Via, pipe_size: Option<u32>) -> Result<(OwnedFd, OwnedFd)> 
                 pipe_size.is_none(),
                 "--pipe-size sets a pipe's buffer; a socketpair has socket buffers instead"
             );
-            let ends = socketpair(
-                AddressFamily::Unix,
-                SockType::Stream,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )
-            .context("creating the socketpair")?;
+            let ends =
+                socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+                    .context("creating the socketpair")?;
             println!(
                 "parent: made a Unix socketpair (what Python's Pipe() uses) instead of a pipe"
             );
@@ -362,10 +346,7 @@ fn receive_array(read_end: OwnedFd, n: usize) -> Result<(Array2<f64>, Transfer)>
     let shape = frame::read_header(&mut stream)?;
     // The header decides how much we allocate, so it must be exactly what we asked the
     // child for: a foreign or corrupted header must not make us allocate terabytes.
-    ensure!(
-        shape == (n, n),
-        "expected shape ({n}, {n}), but the header announces {shape:?}"
-    );
+    ensure!(shape == (n, n), "expected shape ({n}, {n}), but the header announces {shape:?}");
     // The one allocation (`n * n` cannot overflow: `check_memory` refused such n).
     // Fresh zero pages from the kernel, untouched until read() copies the child's bytes
     // into them: there is no second whole buffer. They are advised to be 2 MiB (huge)
@@ -377,10 +358,7 @@ fn receive_array(read_end: OwnedFd, n: usize) -> Result<(Array2<f64>, Transfer)>
     let read_calls = frame::read_data_into(&mut stream, &mut array)?;
     let seconds = clock.elapsed().as_secs_f64();
     frame::expect_end(&mut stream)?;
-    let transfer = Transfer {
-        seconds,
-        read_calls,
-    };
+    let transfer = Transfer { seconds, read_calls };
     Ok((array, transfer))
 }
 
@@ -390,10 +368,7 @@ fn check_all_ones(array: &Array2<f64>) -> Result<()> {
         return Ok(());
     }
     let wrong = array.iter().filter(|&&v| v != 1.0).count();
-    let ((i, j), v) = array
-        .indexed_iter()
-        .find(|(_, v)| **v != 1.0)
-        .expect("counted above");
+    let ((i, j), v) = array.indexed_iter().find(|(_, v)| **v != 1.0).expect("counted above");
     bail!(
         "expected 1.0 in all {} received elements, but {wrong} differ (the first, [{i}, {j}], is {v})",
         array.len()
@@ -412,10 +387,7 @@ fn print_corner(who: &str, view: ArrayView2<f64>) {
 /// Turns the descriptor number from the command line into an owned fd, after checking
 /// through /proc that it is an open pipe or socket (and not stdin, stdout or stderr).
 fn take_inherited_fd(fd: i32) -> Result<OwnedFd> {
-    ensure!(
-        fd > 2,
-        "--fd must name an inherited descriptor (3 or higher), not {fd}"
-    );
+    ensure!(fd > 2, "--fd must name an inherited descriptor (3 or higher), not {fd}");
     let target = std::fs::read_link(format!("/proc/self/fd/{fd}"))
         .with_context(|| format!("descriptor {fd} is not open in the child"))?;
     let target = target.to_string_lossy();

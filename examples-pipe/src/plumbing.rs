@@ -19,11 +19,7 @@ pub fn check_memory(n: u64) -> Result<u64> {
     let bytes = n
         .checked_mul(n)
         .and_then(|elements| elements.checked_mul(8))
-        .filter(|&bytes| {
-            bytes
-                .checked_mul(2)
-                .is_some_and(|both| both <= isize::MAX as u64)
-        })
+        .filter(|&bytes| bytes.checked_mul(2).is_some_and(|both| both <= isize::MAX as u64))
         .with_context(|| format!("an array of ({n}, {n}) f64 does not fit in the address space"))?;
     if let Some(available) = mem_available() {
         ensure!(
@@ -42,11 +38,7 @@ pub fn check_memory(n: u64) -> Result<u64> {
 pub fn check_bench_memory(n: u64) -> Result<usize> {
     let bytes = n
         .checked_mul(8)
-        .filter(|&bytes| {
-            bytes
-                .checked_mul(2)
-                .is_some_and(|both| both <= isize::MAX as u64)
-        })
+        .filter(|&bytes| bytes.checked_mul(2).is_some_and(|both| both <= isize::MAX as u64))
         .with_context(|| format!("{n} f64 values do not fit in the address space"))?;
     if let Some(available) = mem_available() {
         ensure!(
@@ -62,9 +54,7 @@ pub fn check_bench_memory(n: u64) -> Result<usize> {
 
 fn mem_available() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo
-        .lines()
-        .find(|line| line.starts_with("MemAvailable:"))?;
+    let line = meminfo.lines().find(|line| line.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
@@ -78,11 +68,7 @@ pub fn peak_memory(who: UsageWho) -> Result<String> {
 
 pub fn megabytes(bytes: u64) -> String {
     let mb = bytes as f64 / 1e6;
-    if mb >= 10.0 {
-        format!("{mb:.0} MB")
-    } else {
-        format!("{mb:.2} MB")
-    }
+    if mb >= 10.0 { format!("{mb:.0} MB") } else { format!("{mb:.2} MB") }
 }
 
 pub fn describe(status: ExitStatus) -> String {
@@ -114,9 +100,7 @@ pub fn interrupt_signals() -> SigSet {
 /// pipe is only file descriptors, and the kernel closes those with the process.
 pub fn clean_up_on_interrupt() -> Result<()> {
     let signals = interrupt_signals();
-    signals
-        .thread_block()
-        .context("blocking SIGINT and SIGTERM")?;
+    signals.thread_block().context("blocking SIGINT and SIGTERM")?;
     std::thread::spawn(move || {
         let Ok(signal) = signals.wait() else { return };
         let _busy = HANDLING_INTERRUPT.lock();

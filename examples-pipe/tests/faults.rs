@@ -14,9 +14,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_examples-pipe");
 
 /// A run with its own marker and TMPDIR (test-support).
 fn start(args: &[&str], fault: Option<&str>) -> Run {
-    Launch::new(BIN, "examples-pipe-faults", args)
-        .child_fault(fault)
-        .start()
+    Launch::new(BIN, "examples-pipe-faults", args).child_fault(fault).start()
 }
 
 /// The child, asleep before it sends anything, is killed: the parent reads an
@@ -49,10 +47,7 @@ fn sigint_to_the_parent_kills_the_child_and_says_so() {
     run.signal_parent(Signal::SIGINT);
     let outcome = run.finish();
     assert_eq!(outcome.status.code(), Some(130), "{}", outcome.stderr);
-    assert_eq!(
-        error_lines(&outcome.stderr),
-        ["error: interrupted by SIGINT; cleaned up"]
-    );
+    assert_eq!(error_lines(&outcome.stderr), ["error: interrupted by SIGINT; cleaned up"]);
 }
 
 /// Two runs at the same time, each the default sequence at a small size: a pipe has
@@ -63,16 +58,10 @@ fn two_runs_at_once_do_not_interfere() {
     let second = start(&["--n", "301"], None);
     for (outcome, n) in [(first.finish(), 300), (second.finish(), 301)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
-        let verdicts: Vec<&str> = outcome
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("verdict:"))
-            .collect();
+        let verdicts: Vec<&str> =
+            outcome.stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
         assert_eq!(verdicts.len(), 1, "{}", outcome.stdout);
-        assert!(
-            verdicts[0].contains(&format!("all {} elements arrived", n * n)),
-            "{verdicts:?}"
-        );
+        assert!(verdicts[0].contains(&format!("all {} elements arrived", n * n)), "{verdicts:?}");
     }
 }
 
@@ -94,27 +83,13 @@ fn more_bad_input_is_one_clear_error() {
         (&["--n", "3", "--pipe-size", "2147483647"][..], 1),
     ] {
         let outcome = start(args, None).finish();
-        assert_eq!(
-            outcome.status.code(),
-            Some(code),
-            "{args:?}: {}",
-            outcome.stderr
-        );
-        assert_eq!(
-            error_lines(&outcome.stderr).len(),
-            1,
-            "{args:?}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(code), "{args:?}: {}", outcome.stderr);
+        assert_eq!(error_lines(&outcome.stderr).len(), 1, "{args:?}: {}", outcome.stderr);
         assert!(
             !outcome.stderr.contains("panicked") && !outcome.stderr.contains("backtrace"),
             "{args:?}: {}",
             outcome.stderr
         );
-        assert!(
-            !outcome.stdout.contains("child:"),
-            "{args:?}: {}",
-            outcome.stdout
-        );
+        assert!(!outcome.stdout.contains("child:"), "{args:?}: {}", outcome.stdout);
     }
 }

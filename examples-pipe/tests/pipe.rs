@@ -8,9 +8,7 @@ use test_support::{Launch, Outcome, Run, error_lines};
 const BIN: &str = env!("CARGO_BIN_EXE_examples-pipe");
 
 fn start(args: &[&str], fault: Option<&str>) -> Run {
-    Launch::new(BIN, "examples-pipe", args)
-        .child_fault(fault)
-        .start()
+    Launch::new(BIN, "examples-pipe", args).child_fault(fault).start()
 }
 
 fn run(args: &[&str]) -> Outcome {
@@ -22,23 +20,9 @@ fn run_with_fault(args: &[&str], fault: &str) -> Outcome {
 }
 
 fn assert_clean_failure(output: &Outcome, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stderr: {}",
-        output.stderr
-    );
-    assert_eq!(
-        error_lines(&output.stderr).len(),
-        1,
-        "stderr: {}",
-        output.stderr
-    );
-    assert!(
-        !output.stdout.contains("verdict:"),
-        "stdout: {}",
-        output.stdout
-    );
+    assert_eq!(output.status.code(), Some(code), "stderr: {}", output.stderr);
+    assert_eq!(error_lines(&output.stderr).len(), 1, "stderr: {}", output.stderr);
+    assert!(!output.stdout.contains("verdict:"), "stdout: {}", output.stdout);
 }
 
 #[test]
@@ -48,10 +32,7 @@ fn pipe_scene_delivers_a_full_copy() {
     assert_eq!(out.stderr, "");
     let stdout = &out.stdout;
     assert!(stdout.starts_with("=== pipe: "), "{stdout}");
-    assert!(
-        stdout.contains("child: made ones of shape (300, 300), 0.72 MB"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("child: made ones of shape (300, 300), 0.72 MB"), "{stdout}");
     assert!(
         stdout.contains("child: top-left 5x5 corner:\nchild:   [1.0, 1.0, 1.0, 1.0, 1.0]\n"),
         "{stdout}"
@@ -63,10 +44,7 @@ fn pipe_scene_delivers_a_full_copy() {
     assert!(stdout.contains("parent: received 0.72 MB in "), "{stdout}");
     assert!(stdout.contains(" GB/s)"), "{stdout}");
     assert!(stdout.contains("parent: peak memory: parent "), "{stdout}");
-    let verdicts: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("verdict:"))
-        .collect();
+    let verdicts: Vec<&str> = stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
     assert_eq!(verdicts.len(), 1, "{stdout}");
     assert!(
         verdicts[0].starts_with("verdict: copy: all 90000 elements arrived as 1.0"),
@@ -78,49 +56,24 @@ fn pipe_scene_delivers_a_full_copy() {
 fn default_sequence_runs_every_scene() {
     let out = run(&["--n", "200"]);
     assert!(out.status.success(), "stderr: {}", out.stderr);
-    assert_eq!(
-        out.stdout.matches("=== pipe: ").count(),
-        1,
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("verdict: copy: all 40000 elements"),
-        "{}",
-        out.stdout
-    );
+    assert_eq!(out.stdout.matches("=== pipe: ").count(), 1, "{}", out.stdout);
+    assert!(out.stdout.contains("verdict: copy: all 40000 elements"), "{}", out.stdout);
 }
 
 #[test]
 fn the_pipe_buffer_size_can_be_chosen() {
     let out = run(&["pipe", "--n", "100", "--pipe-size", "65536"]);
     assert!(out.status.success(), "stderr: {}", out.stderr);
-    assert!(
-        out.stdout.contains("its kernel buffer is 65536 bytes"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("verdict: copy: all 10000 elements"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("its kernel buffer is 65536 bytes"), "{}", out.stdout);
+    assert!(out.stdout.contains("verdict: copy: all 10000 elements"), "{}", out.stdout);
 }
 
 #[test]
 fn a_socketpair_carries_the_same_frame() {
     let out = run(&["pipe", "--n", "300", "--via", "socketpair"]);
     assert!(out.status.success(), "stderr: {}", out.stderr);
-    assert!(
-        out.stdout.contains("made a Unix socketpair"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("verdict: copy: all 90000 elements"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("made a Unix socketpair"), "{}", out.stdout);
+    assert!(out.stdout.contains("verdict: copy: all 90000 elements"), "{}", out.stdout);
 }
 
 #[test]
@@ -141,24 +94,14 @@ fn bad_command_lines_are_usage_errors() {
 #[test]
 fn impossible_sizes_fail_before_allocating() {
     for (args, message) in [
-        (
-            &["--n", "5000000000"][..],
-            "does not fit in the address space",
-        ),
+        (&["--n", "5000000000"][..], "does not fit in the address space"),
         (&["--n", "10000000"], "of memory is available"),
-        (
-            &["--via", "socketpair", "--pipe-size", "65536"],
-            "a socketpair has socket buffers",
-        ),
+        (&["--via", "socketpair", "--pipe-size", "65536"], "a socketpair has socket buffers"),
     ] {
         let out = run(args);
         assert_clean_failure(&out, 1);
         assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
-        assert!(
-            !out.stdout.contains("child:"),
-            "{args:?} started a child: {}",
-            out.stdout
-        );
+        assert!(!out.stdout.contains("child:"), "{args:?} started a child: {}", out.stdout);
     }
 }
 
@@ -166,13 +109,9 @@ fn impossible_sizes_fail_before_allocating() {
 fn a_child_that_exits_is_a_clear_error() {
     let out = run_with_fault(&["--n", "50"], "exit");
     assert_clean_failure(&out, 1);
+    assert!(out.stderr.contains("child: failing on purpose (EXAMPLES_CHILD_FAULT=exit)"));
     assert!(
-        out.stderr
-            .contains("child: failing on purpose (EXAMPLES_CHILD_FAULT=exit)")
-    );
-    assert!(
-        out.stderr
-            .contains("error: the child process failed: exit status 3 ("),
+        out.stderr.contains("error: the child process failed: exit status 3 ("),
         "{}",
         out.stderr
     );
@@ -183,8 +122,7 @@ fn a_child_that_panics_is_a_clear_error() {
     let out = run_with_fault(&["--n", "50"], "panic");
     assert_clean_failure(&out, 1);
     assert!(
-        out.stderr
-            .contains("error: the child process failed: exit status 101"),
+        out.stderr.contains("error: the child process failed: exit status 101"),
         "{}",
         out.stderr
     );
@@ -216,10 +154,7 @@ fn sigterm_kills_the_child_and_says_so() {
     run.signal_parent(Signal::SIGTERM);
     let out = run.finish();
     assert_eq!(out.status.code(), Some(143), "stderr: {}", out.stderr);
-    assert_eq!(
-        error_lines(&out.stderr),
-        ["error: interrupted by SIGTERM; cleaned up"]
-    );
+    assert_eq!(error_lines(&out.stderr), ["error: interrupted by SIGTERM; cleaned up"]);
 }
 
 #[test]
@@ -245,11 +180,7 @@ fn the_hidden_child_refuses_a_descriptor_that_is_not_a_pipe() {
 fn bench_prints_one_line_per_method_in_the_protocol_format() {
     let out = run(&["bench", "--n", "1013", "--repeats", "1"]);
     assert!(out.status.success(), "stderr: {}", out.stderr);
-    let methods: Vec<&str> = out
-        .stdout
-        .lines()
-        .map(|l| l.split(' ').next().unwrap())
-        .collect();
+    let methods: Vec<&str> = out.stdout.lines().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(methods, ["floor", "pipe"], "{}", out.stdout);
     for line in out.stdout.lines() {
         let fields: Vec<(&str, &str)> = line
@@ -258,11 +189,7 @@ fn bench_prints_one_line_per_method_in_the_protocol_format() {
             .map(|field| field.split_once('=').expect("key=value"))
             .collect();
         let keys: Vec<&str> = fields.iter().map(|(key, _)| *key).collect();
-        assert_eq!(
-            keys,
-            ["median", "min", "max", "peak_parent_mb", "peak_child_mb"],
-            "{line}"
-        );
+        assert_eq!(keys, ["median", "min", "max", "peak_parent_mb", "peak_child_mb"], "{line}");
         for (key, value) in fields {
             assert!(value.parse::<f64>().is_ok(), "{key}={value} in {line}");
         }
@@ -276,25 +203,14 @@ fn bench_prints_one_line_per_method_in_the_protocol_format() {
 fn an_unknown_bench_method_is_an_error() {
     let out = run(&["bench-run", "carrier-pigeon", "--n", "10"]);
     assert_clean_failure(&out, 1);
-    assert!(
-        out.stderr.contains("unknown bench method"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("unknown bench method"), "{}", out.stderr);
 }
 
 #[test]
 fn bench_refuses_flags_of_the_pipe_scene() {
-    for args in [
-        &["bench", "--via", "socketpair"][..],
-        &["bench", "--pipe-size", "65536"],
-    ] {
+    for args in [&["bench", "--via", "socketpair"][..], &["bench", "--pipe-size", "65536"]] {
         let out = run(args);
         assert_clean_failure(&out, 1);
-        assert!(
-            out.stderr.contains("apply to the pipe scene"),
-            "{}",
-            out.stderr
-        );
+        assert!(out.stderr.contains("apply to the pipe scene"), "{}", out.stderr);
     }
 }

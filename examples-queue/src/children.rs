@@ -64,12 +64,7 @@ pub fn start(label: impl Into<String>) -> Result<Child> {
     let connected = accept(server, &name, &mut process);
     remember(|left| left.dirs.retain(|dir| Some(dir) != socket_dir.as_ref()));
     match connected {
-        Ok(args) => Ok(Child {
-            label,
-            args,
-            process,
-            started,
-        }),
+        Ok(args) => Ok(Child { label, args, process, started }),
         Err(err) => {
             let _ = process.kill();
             let _ = process.wait();
@@ -172,12 +167,8 @@ pub fn connect_to_parent(server: &str, parent: i32) -> Result<Task> {
     let hello = IpcSender::<Hello>::connect(server.to_owned())
         .context("could not connect to the parent")?;
     let (args_in, args_out) = ipc::channel::<Task>()?;
-    hello
-        .send(args_in)
-        .context("could not say hello to the parent")?;
-    args_out
-        .recv()
-        .context("could not receive the arguments from the parent")
+    hello.send(args_in).context("could not say hello to the parent")?;
+    args_out.recv().context("could not receive the arguments from the parent")
 }
 
 /// `queue.recv()` for a queue that several children put on, which also gives up as
@@ -227,19 +218,12 @@ pub fn recv_unless_one_failed(
 ///
 /// Returns the outcome and the longest time a child ran, from start to exit.
 pub fn finish_all<T>(children: Vec<Child>, outcome: Result<T>) -> Result<(T, Duration)> {
-    let deadline = outcome
-        .is_err()
-        .then(|| Instant::now() + Duration::from_secs(2));
+    let deadline = outcome.is_err().then(|| Instant::now() + Duration::from_secs(2));
     let count = children.len();
     let mut failures = Vec::new();
     let mut longest = Duration::ZERO;
     for child in children {
-        let Child {
-            label,
-            args,
-            mut process,
-            started,
-        } = child;
+        let Child { label, args, mut process, started } = child;
         drop(args);
         let (status, killed_by_us) = reap(&mut process, deadline)?;
         longest = longest.max(started.elapsed());
@@ -322,10 +306,8 @@ struct Leftovers {
     dirs: Vec<PathBuf>,
 }
 
-static LEFTOVERS: Mutex<Leftovers> = Mutex::new(Leftovers {
-    children: Vec::new(),
-    dirs: Vec::new(),
-});
+static LEFTOVERS: Mutex<Leftovers> =
+    Mutex::new(Leftovers { children: Vec::new(), dirs: Vec::new() });
 
 fn leftovers() -> std::sync::MutexGuard<'static, Leftovers> {
     LEFTOVERS.lock().unwrap_or_else(PoisonError::into_inner)

@@ -157,22 +157,12 @@ pub enum Task {
     /// Scene 1: make ones of shape (n, n), put them on the queue.
     MakeOnes { n: usize, queue: IpcSender<Parcel> },
     /// Scene 2: the argument is an array; fill it with zeros, put it back.
-    FillZeros {
-        argument: Parcel,
-        queue: IpcSender<Parcel>,
-    },
+    FillZeros { argument: Parcel, queue: IpcSender<Parcel> },
     /// Scene 3: make an (n, n) array filled with the value `id`, put it.
-    Produce {
-        id: u32,
-        n: usize,
-        queue: IpcSender<Parcel>,
-    },
+    Produce { id: u32, n: usize, queue: IpcSender<Parcel> },
     /// The bench: get n values from the queue, check the length. The only task
     /// whose child gets: the parent puts.
-    GetAndCheck {
-        n: usize,
-        queue: IpcReceiver<Parcel>,
-    },
+    GetAndCheck { n: usize, queue: IpcReceiver<Parcel> },
 }
 
 // ---------------------------------------------------------------------------------
@@ -238,10 +228,7 @@ fn scene_argument_and_queue(n: u64) -> Result<()> {
     let shape = checked_shape(n, 3)?;
 
     let data = Array2::<f64>::ones(shape);
-    println!(
-        "parent: made ones of shape {shape:?} ({})",
-        megabytes(&data)
-    );
+    println!("parent: made ones of shape {shape:?} ({})", megabytes(&data));
     let (queue, gets) = ipc::channel::<Parcel>()?;
     let child = children::start("the child process")?;
     println!(
@@ -285,10 +272,7 @@ fn give_argument(child: &Child, queue: IpcSender<Parcel>, data: &Array2<f64>) ->
 /// The child's task in scene 2, like the tutorial's `task(data, queue)`.
 fn task_fill_zeros(mut data: Array2<f64>, queue: &IpcSender<Parcel>) -> Result<()> {
     fail_on_purpose_if_asked();
-    println!(
-        "child: got its argument, its own copy, of shape {:?}",
-        data.dim()
-    );
+    println!("child: got its argument, its own copy, of shape {:?}", data.dim());
     print_corner("child", &data);
     data.fill(0.0);
     println!("child: filled its copy with zeros");
@@ -323,9 +307,8 @@ fn scene_many_producers(n: u64, producers: u32) -> Result<()> {
     let (tally, _) = finish_all(started, outcome)?;
 
     report_peak_memory();
-    let missing: Vec<u32> = (1..=producers)
-        .filter(|&id| tally.arrivals[id as usize - 1] == 0)
-        .collect();
+    let missing: Vec<u32> =
+        (1..=producers).filter(|&id| tally.arrivals[id as usize - 1] == 0).collect();
     if !missing.is_empty() || !tally.problems.is_empty() {
         bail!(
             "expected one correct array from each of the {producers} children, but \
@@ -376,11 +359,8 @@ fn get_until_closed(
     producers: u32,
     shape: (usize, usize),
 ) -> Result<Tally> {
-    let mut tally = Tally {
-        arrivals: vec![0; producers as usize],
-        elements: 0,
-        problems: Vec::new(),
-    };
+    let mut tally =
+        Tally { arrivals: vec![0; producers as usize], elements: 0, problems: Vec::new() };
     loop {
         let Some(parcel) = children::recv_unless_one_failed(gets, children)? else {
             return Ok(tally);
@@ -473,10 +453,7 @@ fn own_peak_memory_mb() -> Option<u64> {
 }
 
 fn send_task(child: &Child, task: Task) -> Result<()> {
-    child
-        .args
-        .send(task)
-        .context("could not send the child its arguments")
+    child.args.send(task).context("could not send the child its arguments")
 }
 
 // ---------------------------------------------------------------------------------
@@ -526,10 +503,7 @@ fn available_memory() -> Option<u64> {
 /// Checks the whole array, not a corner: the shape, and every element.
 fn expect_all(data: &Array2<f64>, shape: (usize, usize), value: f64, what: &str) -> Result<()> {
     if data.dim() != shape {
-        bail!(
-            "expected {what} to have shape {shape:?}, but it has {:?}",
-            data.dim()
-        );
+        bail!("expected {what} to have shape {shape:?}, but it has {:?}", data.dim());
     }
     let wrong = count_not_equal(data, value);
     if wrong > 0 {

@@ -66,11 +66,7 @@ impl Parcel {
     pub fn wrap(from: u32, shape: (usize, usize)) -> Result<(Parcel, IpcBytesSender)> {
         let (bytes_in, bytes_out) =
             ipc::bytes_channel().context("could not make a channel for the array's bytes")?;
-        let parcel = Parcel {
-            from,
-            shape,
-            data: bytes_out,
-        };
+        let parcel = Parcel { from, shape, data: bytes_out };
         Ok((parcel, bytes_in))
     }
 
@@ -85,12 +81,7 @@ impl Parcel {
         let values = receive_values(&self.data, len)
             .with_context(|| format!("could not get the array from {}", who(self.from)))?;
         let array = Array2::from_shape_vec(self.shape, values).context("bad shape")?;
-        Ok(Got {
-            from: self.from,
-            array,
-            took: started.elapsed(),
-            bytes: len * size_of::<f64>(),
-        })
+        Ok(Got { from: self.from, array, took: started.elapsed(), bytes: len * size_of::<f64>() })
     }
 }
 
@@ -98,9 +89,7 @@ impl Parcel {
 /// that keeps them: the array's memory is allocated once, and filled as it comes.
 fn receive_values(bytes: &IpcBytesReceiver, len: usize) -> Result<Vec<f64>> {
     let mut values: Vec<f64> = Vec::new();
-    values
-        .try_reserve_exact(len)
-        .with_context(|| format!("no memory for {len} values"))?;
+    values.try_reserve_exact(len).with_context(|| format!("no memory for {len} values"))?;
     // Like numpy for a large array, ask the kernel for 2 MiB pages: the 800 MB then
     // arrive in 400 page faults instead of 200,000 (see `bench-protocol`).
     bench_protocol::advise_huge_pages(values.as_mut_ptr().cast(), len * size_of::<f64>());
@@ -144,17 +133,13 @@ fn receive_values(bytes: &IpcBytesReceiver, len: usize) -> Result<Vec<f64>> {
 /// thread does the writing.) Here every put has a reader in another process.
 pub fn put(queue: &IpcSender<Parcel>, from: u32, array: &Array2<f64>) -> Result<()> {
     let (parcel, bytes) = Parcel::wrap(from, array.dim())?;
-    queue
-        .send(parcel)
-        .context("could not put on the queue (is the getter gone?)")?;
+    queue.send(parcel).context("could not put on the queue (is the getter gone?)")?;
     send_bytes(&bytes, array)
 }
 
 /// Sends the array's memory down a parcel's byte channel, without copying it first.
 pub fn send_bytes(bytes: &IpcBytesSender, array: &Array2<f64>) -> Result<()> {
-    let values = array
-        .as_slice()
-        .context("the array is not one contiguous block in row order")?;
+    let values = array.as_slice().context("the array is not one contiguous block in row order")?;
     // SAFETY: `values` is a live, initialized &[f64]. Viewing the same memory as
     // bytes is sound: u8 has alignment 1, every byte of an f64 is initialized (f64
     // has no padding), the length in bytes is len * 8 (it fits: the slice exists),

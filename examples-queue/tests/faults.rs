@@ -61,12 +61,7 @@ fn a_child_killed_mid_scene_fails_the_parent_promptly() {
         thread::sleep(Duration::from_millis(300));
         run.kill_child(pids[0]);
         let outcome = run.finish();
-        assert_eq!(
-            outcome.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(1), "{args:?}: {}", outcome.stderr);
         let errors = error_lines(&outcome.stderr);
         assert_eq!(errors.len(), 1, "{args:?}: {}", outcome.stderr);
         assert!(errors[0].contains(expected), "{args:?}: {}", outcome.stderr);
@@ -104,10 +99,7 @@ fn sigint_and_sigterm_to_the_parent_clean_up() {
     for (args, signal) in [
         (&["queue", "--n", "8"][..], Signal::SIGINT),
         (&["argument-and-queue", "--n", "8"][..], Signal::SIGTERM),
-        (
-            &["many-producers", "--n", "8", "--producers", "2"][..],
-            Signal::SIGINT,
-        ),
+        (&["many-producers", "--n", "8", "--producers", "2"][..], Signal::SIGINT),
     ] {
         let mut run = start(args, Some("sleep"));
         run.children(1);
@@ -122,11 +114,7 @@ fn sigint_and_sigterm_to_the_parent_clean_up() {
             outcome.stderr
         );
         let expected = format!("error: interrupted by {signal}; cleaned up");
-        assert_eq!(
-            error_lines(&outcome.stderr),
-            [expected.as_str()],
-            "{args:?}"
-        );
+        assert_eq!(error_lines(&outcome.stderr), [expected.as_str()], "{args:?}");
     }
 }
 
@@ -138,11 +126,8 @@ fn two_runs_at_once_do_not_interfere() {
     let second = start(&["--n", "41", "--producers", "3"], None);
     for (outcome, n) in [(first.finish(), 40), (second.finish(), 41)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
-        let verdicts: Vec<&str> = outcome
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("verdict:"))
-            .collect();
+        let verdicts: Vec<&str> =
+            outcome.stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
         assert_eq!(verdicts.len(), 3, "{}", outcome.stdout);
         assert!(verdicts[0].contains(&format!("in all {} elements", n * n)));
         assert!(verdicts[2].contains(&format!("all {} elements right", 3 * n * n)));
@@ -162,21 +147,12 @@ fn a_tmpdir_the_sockets_cannot_live_in_is_one_clear_error() {
         (long.as_str(), "TMPDIR"),
     ] {
         let outcome = start_in(&["queue", "--n", "8"], None, Some(tmpdir)).finish();
-        assert_eq!(
-            outcome.status.code(),
-            Some(1),
-            "{tmpdir}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(1), "{tmpdir}: {}", outcome.stderr);
         let errors = error_lines(&outcome.stderr);
         assert_eq!(errors.len(), 1, "{tmpdir}: {}", outcome.stderr);
         assert!(errors[0].contains(expected), "{tmpdir}: {}", outcome.stderr);
         assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
-        assert!(
-            !outcome.stdout.contains("parent: started"),
-            "{}",
-            outcome.stdout
-        );
+        assert!(!outcome.stdout.contains("parent: started"), "{}", outcome.stdout);
     }
     let _ = std::fs::remove_dir(&long);
 }
@@ -191,10 +167,7 @@ fn what_the_parent_creates_is_the_users_alone() {
     run.children(1);
     run.wait_for_line("parent: start");
     let status = std::fs::read_to_string(format!("/proc/{}/status", run.pid())).unwrap();
-    let umask = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Umask:"))
-        .map(str::trim);
+    let umask = status.lines().find_map(|line| line.strip_prefix("Umask:")).map(str::trim);
     run.signal_parent(Signal::SIGTERM);
     run.finish();
     assert_eq!(umask, Some("0077"));

@@ -54,10 +54,7 @@ impl Run {
 
     /// Runs to the end, or fails the test if the program outlives the deadline.
     fn run(&self, args: &[&str], fault: Option<&str>) -> Output {
-        let child = self
-            .command(args, fault)
-            .spawn()
-            .expect("the program starts");
+        let child = self.command(args, fault).spawn().expect("the program starts");
         let pid = child.id();
         let (done, finished) = mpsc::channel();
         thread::spawn(move || done.send(child.wait_with_output()));
@@ -132,20 +129,9 @@ fn queue_scene_gives_the_parent_a_copy_of_the_childs_ones() {
     let out = stdout(&output);
     assert!(out.starts_with("=== queue: "), "{out}");
     assert!(out.contains("child: made ones of shape (20, 20)"), "{out}");
-    assert_eq!(
-        count(&out, "child:   [1.0, 1.0, 1.0, 1.0, 1.0]"),
-        5,
-        "{out}"
-    );
-    assert_eq!(
-        count(&out, "parent:   [1.0, 1.0, 1.0, 1.0, 1.0]"),
-        5,
-        "{out}"
-    );
-    assert!(
-        out.contains("parent: got an array of shape (20, 20) from child 1"),
-        "{out}"
-    );
+    assert_eq!(count(&out, "child:   [1.0, 1.0, 1.0, 1.0, 1.0]"), 5, "{out}");
+    assert_eq!(count(&out, "parent:   [1.0, 1.0, 1.0, 1.0, 1.0]"), 5, "{out}");
+    assert!(out.contains("parent: got an array of shape (20, 20) from child 1"), "{out}");
     assert!(out.contains("parent: peak memory so far: "), "{out}");
     assert!(
         out.contains(
@@ -168,10 +154,7 @@ fn an_array_larger_than_one_piece_arrives_whole() {
         out.contains("parent: got an array of shape (600, 600) from child 1: 2.9 MB of bytes"),
         "{out}"
     );
-    assert!(
-        out.contains("the array from the queue has 0.0 in all 360000 elements"),
-        "{out}"
-    );
+    assert!(out.contains("the array from the queue has 0.0 in all 360000 elements"), "{out}");
 }
 
 #[test]
@@ -181,32 +164,13 @@ fn argument_and_queue_scene_brings_back_zeros_and_leaves_the_parents_ones() {
     assert_success(&output);
     let out = stdout(&output);
     assert!(out.starts_with("=== argument-and-queue: "), "{out}");
-    assert!(
-        out.contains("child: got its argument, its own copy, of shape (30, 30)"),
-        "{out}"
-    );
+    assert!(out.contains("child: got its argument, its own copy, of shape (30, 30)"), "{out}");
     // The child sees ones, then its zeros; the parent sees the zeros that came
     // back, then its own ones.
-    assert_eq!(
-        count(&out, "child:   [1.0, 1.0, 1.0, 1.0, 1.0]"),
-        5,
-        "{out}"
-    );
-    assert_eq!(
-        count(&out, "child:   [0.0, 0.0, 0.0, 0.0, 0.0]"),
-        5,
-        "{out}"
-    );
-    assert_eq!(
-        count(&out, "parent:   [0.0, 0.0, 0.0, 0.0, 0.0]"),
-        5,
-        "{out}"
-    );
-    assert_eq!(
-        count(&out, "parent:   [1.0, 1.0, 1.0, 1.0, 1.0]"),
-        5,
-        "{out}"
-    );
+    assert_eq!(count(&out, "child:   [1.0, 1.0, 1.0, 1.0, 1.0]"), 5, "{out}");
+    assert_eq!(count(&out, "child:   [0.0, 0.0, 0.0, 0.0, 0.0]"), 5, "{out}");
+    assert_eq!(count(&out, "parent:   [0.0, 0.0, 0.0, 0.0, 0.0]"), 5, "{out}");
+    assert_eq!(count(&out, "parent:   [1.0, 1.0, 1.0, 1.0, 1.0]"), 5, "{out}");
     assert!(
         out.contains(
             "verdict: copies both ways: the array from the queue has 0.0 in all 900 elements, \
@@ -226,10 +190,7 @@ fn many_producers_scene_gets_each_childs_array_exactly_once() {
     for id in 1..=5 {
         let got = format!("parent: got child {id}'s array: 100 elements, 100 of them {id}.0");
         assert_eq!(count(&out, &got), 1, "{got}\n{out}");
-        assert_eq!(
-            count(&out, &format!("child {id}: made an array of {id}.0s")),
-            1
-        );
+        assert_eq!(count(&out, &format!("child {id}: made an array of {id}.0s")), 1);
     }
     assert_eq!(count(&out, "parent: got child "), 5, "{out}");
     assert!(
@@ -245,10 +206,7 @@ fn a_single_producer_is_fine_too() {
     assert_success(&output);
     let out = stdout(&output);
     assert!(out.starts_with("=== many-producers: 1 child put "), "{out}");
-    assert!(
-        out.contains("verdict: queue: 1 child put on one queue"),
-        "{out}"
-    );
+    assert!(out.contains("verdict: queue: 1 child put on one queue"), "{out}");
 }
 
 #[test]
@@ -282,10 +240,7 @@ fn assert_one_clean_error(args: &[&str], code: i32) -> String {
     assert_eq!(output.status.code(), Some(code), "{args:?}: {err}");
     let errors = err.lines().filter(|l| l.starts_with("error:")).count();
     assert_eq!(errors, 1, "{args:?}: {err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
     err
 }
 
@@ -309,10 +264,7 @@ fn sizes_that_cannot_fit_are_refused_before_allocating() {
     assert!(err.contains("--n 5000000000 is too large"), "{err}");
     // 80 TB per array: more than any test machine has.
     let err = assert_one_clean_error(&["argument-and-queue", "--n", "100000000"], 1);
-    assert!(
-        err.contains("of memory is available; choose a smaller --n"),
-        "{err}"
-    );
+    assert!(err.contains("of memory is available; choose a smaller --n"), "{err}");
     let err = assert_one_clean_error(&["many-producers", "--n", "1000000"], 1);
     // Four producers' arrays, and the one the parent is receiving.
     assert!(err.contains("5 arrays of 8000000 MB"), "{err}");
@@ -328,19 +280,12 @@ fn assert_child_failure(args: &[&str], fault: &str, expected: &str) {
     let output = run.run(args, Some(fault));
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{args:?} {fault}: {err}");
-    assert!(
-        err.contains(expected),
-        "{args:?} {fault}: expected {expected:?} in\n{err}"
-    );
+    assert!(err.contains(expected), "{args:?} {fault}: expected {expected:?} in\n{err}");
     let last = err.lines().last().unwrap_or_default();
     assert!(last.starts_with("error: "), "{err}");
     assert!(!stdout(&output).contains("verdict:"), "{}", stdout(&output));
     // Failing is quick: the parent does not sit out a timeout.
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
 }
 
 #[test]
@@ -396,10 +341,7 @@ fn sigterm_mid_scene_kills_the_children_and_removes_the_sockets() {
     kill(Pid::from_raw(parent.id() as i32), Signal::SIGTERM).unwrap();
     let (done, finished) = mpsc::channel();
     thread::spawn(move || done.send(parent.wait_with_output()));
-    let output = finished
-        .recv_timeout(DEADLINE)
-        .expect("the parent stops after SIGTERM")
-        .unwrap();
+    let output = finished.recv_timeout(DEADLINE).expect("the parent stops after SIGTERM").unwrap();
     assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("error: interrupted by SIGTERM; cleaned up"),
@@ -429,11 +371,7 @@ fn bench_prints_one_line_per_method_in_the_protocol_format() {
             .map(|field| field.split_once('=').expect("key=value"))
             .collect();
         let keys: Vec<&str> = fields.iter().map(|(key, _)| *key).collect();
-        assert_eq!(
-            keys,
-            ["median", "min", "max", "peak_parent_mb", "peak_child_mb"],
-            "{line}"
-        );
+        assert_eq!(keys, ["median", "min", "max", "peak_parent_mb", "peak_child_mb"], "{line}");
         for (key, value) in fields {
             assert!(value.parse::<f64>().is_ok(), "{key}={value} in {line}");
         }
@@ -452,9 +390,5 @@ fn a_bench_child_that_fails_fails_the_bench() {
             && err.contains("the child process failed: exit status 3"),
         "{err}"
     );
-    assert_eq!(
-        err.lines().filter(|l| l.starts_with("error:")).count(),
-        1,
-        "{err}"
-    );
+    assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
 }

@@ -104,13 +104,7 @@ fn named_shm(n: usize, bytes: usize) -> Result<()> {
     let segment = segment_of_ones(bytes)?;
     let mut command = Command::new(std::env::current_exe()?);
     command
-        .args([
-            "bench-child",
-            "--name",
-            segment.name(),
-            "--n",
-            &n.to_string(),
-        ])
+        .args(["bench-child", "--name", segment.name(), "--n", &n.to_string()])
         .args(["--parent-pid", &getpid().to_string()])
         .stdin(Stdio::null());
     let child = cleanup::spawn_watched(&mut command).context("cannot start the child process")?;

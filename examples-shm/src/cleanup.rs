@@ -29,19 +29,14 @@ pub struct Registry {
     pub child: Option<Pid>,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    segment: None,
-    child: None,
-});
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry { segment: None, child: None });
 
 /// Lock the registry. Holding the guard while creating or unlinking a segment
 /// makes "the segment exists" and "the registry says so" change together: a
 /// signal arriving in between waits for the guard instead of missing the name.
 pub fn registry() -> MutexGuard<'static, Registry> {
     // A panic elsewhere while holding the lock must not stop the cleanup.
-    REGISTRY
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn interrupt_signals() -> SigSet {
@@ -176,10 +171,9 @@ pub fn wait_child(child: Pid) -> Result<()> {
     match status {
         WaitStatus::Exited(_, 0) => Ok(()),
         WaitStatus::Exited(_, code) => bail!("the child process failed: exit status {code}"),
-        WaitStatus::Signaled(_, signal, _) => bail!(
-            "the child process failed: was killed by signal {} ({signal})",
-            signal as i32
-        ),
+        WaitStatus::Signaled(_, signal, _) => {
+            bail!("the child process failed: was killed by signal {} ({signal})", signal as i32)
+        }
         other => bail!("the child process failed: {other:?}"),
     }
 }

@@ -209,10 +209,7 @@ fn named(cli: &Cli) -> Result<()> {
         Some(cmd) => took.map_err(|err| anyhow!("{err:#} (child command: {cmd})"))?,
         None => took?,
     };
-    println!(
-        "parent: the child took {} (started, attached, added 1, exited)",
-        secs(took)
-    );
+    println!("parent: the child took {} (started, attached, added 1, exited)", secs(took));
 
     {
         // SAFETY: the child has exited, so nobody writes the segment while this
@@ -380,10 +377,7 @@ fn anonymous(cli: &Cli) -> Result<()> {
     );
 
     let took = fork_child(&shared, n)?;
-    println!(
-        "parent: the child took {} (forked, added 1, exited)",
-        secs(took)
-    );
+    println!("parent: the child took {} (forked, added 1, exited)", secs(took));
     // SAFETY: the child has exited; read-only view while nobody writes.
     let data = unsafe { view(&shared, n) }?;
     print_corner("parent", data);
@@ -410,10 +404,7 @@ fn copy_in(cli: &Cli) -> Result<()> {
     // An ordinary array in this process's private memory: a fork would give the
     // child a copy-on-write copy, so the child's writes would never come back.
     let original = Array1::<f64>::ones(n);
-    println!(
-        "parent: made an ordinary (private) array of {n} ones ({})",
-        secs(making.elapsed())
-    );
+    println!("parent: made an ordinary (private) array of {n} ones ({})", secs(making.elapsed()));
 
     // The extra step of copy-in: a second array's worth of shared memory, and
     // one pass that copies every byte across. (One memcpy here; the tutorial's
@@ -435,10 +426,7 @@ fn copy_in(cli: &Cli) -> Result<()> {
     );
 
     let took = fork_child(&shared, n)?;
-    println!(
-        "parent: the child took {} (forked, added 1, exited)",
-        secs(took)
-    );
+    println!("parent: the child took {} (forked, added 1, exited)", secs(took));
     // SAFETY: the child has exited; read-only view while nobody writes.
     let data = unsafe { view(&shared, n) }?;
     print_corner("parent", data);
@@ -524,11 +512,7 @@ fn task(mut data: ArrayViewMut1<f64>) {
 
 fn print_corner(who: &str, data: ArrayView1<f64>) {
     let first: Vec<String> = data.iter().take(10).map(|x| format!("{x:?}")).collect();
-    println!(
-        "{who}: first {} values: [{}]",
-        first.len(),
-        first.join(", ")
-    );
+    println!("{who}: first {} values: [{}]", first.len(), first.join(", "));
 }
 
 /// The verdict's evidence: every element, not only the ten that were printed.
@@ -548,11 +532,7 @@ fn scene_took(started: Instant) {
 
 /// "800 MB", or the bytes when that would round to 0 MB.
 fn size(bytes: usize) -> String {
-    if bytes >= 1_000_000 {
-        format!("{} MB", bytes / 1_000_000)
-    } else {
-        format!("{bytes} bytes")
-    }
+    if bytes >= 1_000_000 { format!("{} MB", bytes / 1_000_000) } else { format!("{bytes} bytes") }
 }
 
 fn secs(duration: Duration) -> String {

@@ -58,16 +58,10 @@ fn checked_f64_ptr(memory: &impl Mapped, n: usize) -> Result<*mut f64> {
     let values = memory.start().cast::<f64>();
     // mmap returns page-aligned addresses, but a view is only sound if this
     // holds, so we check rather than assume.
-    ensure!(
-        values.is_aligned(),
-        "the mapping at {values:p} is not aligned for f64"
-    );
+    ensure!(values.is_aligned(), "the mapping at {values:p} is not aligned for f64");
     let needed = n.checked_mul(size_of::<f64>()).context("n is too large")?;
     let bytes = memory.bytes();
-    ensure!(
-        needed <= bytes,
-        "the mapping has {bytes} bytes, too few for {n} f64 values"
-    );
+    ensure!(needed <= bytes, "the mapping has {bytes} bytes, too few for {n} f64 values");
     Ok(values)
 }
 
@@ -117,10 +111,7 @@ impl Drop for SharedMapping {
 /// if `arrays` such arrays cannot fit in this machine's available memory.
 pub fn array_size(n: u64, arrays: u64) -> Result<(usize, usize)> {
     let too_big = || format!("an array of {n} f64 values is too large for this machine");
-    let bytes = n
-        .checked_mul(8)
-        .filter(|b| *b <= isize::MAX as u64)
-        .with_context(too_big)?;
+    let bytes = n.checked_mul(8).filter(|b| *b <= isize::MAX as u64).with_context(too_big)?;
     let total = bytes.checked_mul(arrays).with_context(too_big)?;
     if let Some(available) = mem_available() {
         let arrays = match arrays {
@@ -134,10 +125,7 @@ pub fn array_size(n: u64, arrays: u64) -> Result<(usize, usize)> {
             available / 1_000_000
         );
     }
-    Ok((
-        usize::try_from(n).with_context(too_big)?,
-        usize::try_from(bytes).with_context(too_big)?,
-    ))
+    Ok((usize::try_from(n).with_context(too_big)?, usize::try_from(bytes).with_context(too_big)?))
 }
 
 /// MemAvailable from /proc/meminfo, in bytes (None where there is no such file).

@@ -34,17 +34,11 @@ pub fn parse_name(text: &str) -> Result<String, String> {
     if bare.contains('/') {
         return Err("a segment name may not contain '/' (except one leading '/')".into());
     }
-    if !bare
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
+    if !bare.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
         return Err("use only letters, digits, '.', '_' and '-' in a segment name".into());
     }
     if bare.len() + 1 > MAX_NAME_LEN {
-        return Err(format!(
-            "a segment name may have at most {} characters",
-            MAX_NAME_LEN - 1
-        ));
+        return Err(format!("a segment name may have at most {} characters", MAX_NAME_LEN - 1));
     }
     Ok(format!("/{bare}"))
 }
@@ -60,9 +54,7 @@ pub fn default_name() -> String {
 pub fn fresh_name(prefix: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
     // std seeds every RandomState from the OS's random source: enough for a name.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
     format!("/{prefix}-{}-{:08x}", std::process::id(), random as u32)
 }
 
@@ -125,17 +117,11 @@ impl NamedSegment {
                  `rm {}` or pass --replace",
                 dev_shm_path(name)
             ),
-            Err(err) => bail!(
-                "cannot create the shared-memory segment {name}: {}",
-                describe(err)
-            ),
+            Err(err) => bail!("cannot create the shared-memory segment {name}: {}", describe(err)),
         };
         registry.segment = Some(name.to_owned());
         drop(registry);
-        Ok(NamedSegment {
-            shmem,
-            name: name.to_owned(),
-        })
+        Ok(NamedSegment { shmem, name: name.to_owned() })
     }
 
     /// Allocate every page now. /dev/shm is a tmpfs with a size limit, and
@@ -171,14 +157,13 @@ impl NamedSegment {
         let mut offset = 0;
         while offset < bytes {
             let len = chunk.len().min(bytes - offset);
-            file.write_all_at(&chunk[..len], offset as u64)
-                .with_context(|| {
-                    format!(
-                        "cannot fill {} MB of {} in /dev/shm; see `df -h /dev/shm`",
-                        bytes / 1_000_000,
-                        self.name
-                    )
-                })?;
+            file.write_all_at(&chunk[..len], offset as u64).with_context(|| {
+                format!(
+                    "cannot fill {} MB of {} in /dev/shm; see `df -h /dev/shm`",
+                    bytes / 1_000_000,
+                    self.name
+                )
+            })?;
             offset += len;
         }
         Ok(())
@@ -248,10 +233,7 @@ pub fn open(name: &str) -> Result<Shmem> {
         Err(ShmemError::MapOpenFailed(errno)) if errno == Errno::ENOENT as u32 => {
             bail!("there is no shared-memory segment named {name}")
         }
-        Err(err) => bail!(
-            "cannot open the shared-memory segment {name}: {}",
-            describe(err)
-        ),
+        Err(err) => bail!("cannot open the shared-memory segment {name}: {}", describe(err)),
     };
     // `open` already makes a non-owner; saying it again documents the rule: only
     // the creator decides when the name goes.

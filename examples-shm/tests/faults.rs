@@ -12,9 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_examples-shm");
 
 /// A run with its own marker and TMPDIR (test-support).
 fn start(args: &[&str], fault: Option<&str>) -> Run {
-    Launch::new(BIN, "examples-shm-faults", args)
-        .child_fault(fault)
-        .start()
+    Launch::new(BIN, "examples-shm-faults", args).child_fault(fault).start()
 }
 
 /// `Run::finish` (nothing of the run left: no process, nothing in TMPDIR), and
@@ -67,12 +65,7 @@ fn sigint_and_sigterm_in_the_other_scenes_clean_up() {
         run.wait_for_line(ready);
         run.signal_parent(signal);
         let outcome = finish(run);
-        assert_eq!(
-            outcome.status.code(),
-            Some(128 + signal as i32),
-            "{scene}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(128 + signal as i32), "{scene}: {}", outcome.stderr);
         let expected = format!("error: interrupted by {signal}; cleaned up");
         assert_eq!(error_lines(&outcome.stderr), [expected.as_str()], "{scene}");
     }
@@ -98,17 +91,11 @@ fn two_runs_at_once_with_default_names_do_not_interfere() {
     let second = start(&["--n", "3001"], None);
     for (outcome, n) in [(finish(first), 3000), (finish(second), 3001)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
-        let verdicts: Vec<&str> = outcome
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("verdict:"))
-            .collect();
+        let verdicts: Vec<&str> =
+            outcome.stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
         assert_eq!(verdicts.len(), 3, "{}", outcome.stdout);
         let elements = format!("in all {n} elements");
-        assert!(
-            verdicts.iter().all(|v| v.contains(&elements)),
-            "{verdicts:?}"
-        );
+        assert!(verdicts.iter().all(|v| v.contains(&elements)), "{verdicts:?}");
     }
 }
 
@@ -136,18 +123,8 @@ fn more_bad_input_is_one_clear_error() {
         (&["named", "--n", "2305843009213693952"][..], 1),
     ] {
         let outcome = finish(start(args, None));
-        assert_eq!(
-            outcome.status.code(),
-            Some(code),
-            "{args:?}: {}",
-            outcome.stderr
-        );
-        assert_eq!(
-            error_lines(&outcome.stderr).len(),
-            1,
-            "{args:?}: {}",
-            outcome.stderr
-        );
+        assert_eq!(outcome.status.code(), Some(code), "{args:?}: {}", outcome.stderr);
+        assert_eq!(error_lines(&outcome.stderr).len(), 1, "{args:?}: {}", outcome.stderr);
         assert!(
             !outcome.stderr.contains("panicked") && !outcome.stderr.contains("backtrace"),
             "{args:?}: {}",
@@ -163,18 +140,7 @@ fn more_bad_input_is_one_clear_error() {
 fn opening_a_missing_segment_is_one_clear_error() {
     let name = format!("/exshm-t{}-missing", std::process::id());
     let parent = std::process::id().to_string();
-    let run = start(
-        &[
-            "child-named",
-            "--name",
-            &name,
-            "--n",
-            "10",
-            "--parent-pid",
-            &parent,
-        ],
-        None,
-    );
+    let run = start(&["child-named", "--name", &name, "--n", "10", "--parent-pid", &parent], None);
     let outcome = finish(run);
     assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
     assert_eq!(

@@ -73,10 +73,7 @@ fn dev_shm(name: &str) -> String {
 }
 
 fn processes_with(marker: &str) -> Vec<u32> {
-    test_support::processes_with(marker)
-        .into_iter()
-        .map(|pid| pid as u32)
-        .collect()
+    test_support::processes_with(marker).into_iter().map(|pid| pid as u32).collect()
 }
 
 fn assert_nothing_left(marker: &str, segment: &str) {
@@ -84,16 +81,8 @@ fn assert_nothing_left(marker: &str, segment: &str) {
     while !processes_with(marker).is_empty() && Instant::now() < until {
         thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(
-        processes_with(marker),
-        Vec::<u32>::new(),
-        "processes left behind"
-    );
-    assert!(
-        !Path::new(&dev_shm(segment)).exists(),
-        "{} was left behind",
-        dev_shm(segment)
-    );
+    assert_eq!(processes_with(marker), Vec::<u32>::new(), "processes left behind");
+    assert!(!Path::new(&dev_shm(segment)).exists(), "{} was left behind", dev_shm(segment));
 }
 
 struct Started {
@@ -105,19 +94,12 @@ struct Started {
 
 fn start(program: &str, args: &[&str], fault: Option<&str>, marker: &str) -> Started {
     let mut command = Command::new(program);
-    command
-        .args(args)
-        .env("EXAMPLES_TEST_MARKER", marker)
-        .env_remove("EXAMPLES_CHILD_FAULT");
+    command.args(args).env("EXAMPLES_TEST_MARKER", marker).env_remove("EXAMPLES_CHILD_FAULT");
     if let Some(fault) = fault {
         command.env("EXAMPLES_CHILD_FAULT", fault);
     }
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let (sender, lines) = channel();
@@ -131,12 +113,7 @@ fn start(program: &str, args: &[&str], fault: Option<&str>, marker: &str) -> Sta
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    Started {
-        child,
-        lines,
-        stdout_seen: Vec::new(),
-        stderr,
-    }
+    Started { child, lines, stdout_seen: Vec::new(), stderr }
 }
 
 impl Started {
@@ -193,11 +170,7 @@ impl Started {
             );
             thread::sleep(Duration::from_millis(10));
         }
-        Finished {
-            status,
-            stdout: stdout.join("\n"),
-            stderr: self.stderr.join().unwrap(),
-        }
+        Finished { status, stdout: stdout.join("\n"), stderr: self.stderr.join().unwrap() }
     }
 }
 
@@ -210,25 +183,17 @@ struct Finished {
 
 impl Finished {
     fn error_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect()
+        self.stderr.lines().filter(|l| l.starts_with("error:")).collect()
     }
 
     fn verdicts(&self) -> Vec<&str> {
-        self.stdout
-            .lines()
-            .filter(|l| l.starts_with("verdict:"))
-            .collect()
+        self.stdout.lines().filter(|l| l.starts_with("verdict:")).collect()
     }
 }
 
 fn send(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap();
+    let status =
+        Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap();
     assert!(status.success(), "kill -{signal} {pid} failed");
 }
 
@@ -240,13 +205,9 @@ fn a_python_child_attaches_by_name_and_the_parent_sees_its_change() {
     let marker = marker("child");
     let name = unique_name("child");
     let cmd = python_child(&python, "shm_child.py");
-    let done = start(
-        BIN,
-        &["named", "--n", "1000", "--name", &name, "--child-cmd", &cmd],
-        None,
-        &marker,
-    )
-    .finish();
+    let done =
+        start(BIN, &["named", "--n", "1000", "--name", &name, "--child-cmd", &cmd], None, &marker)
+            .finish();
     assert_eq!(done.status.code(), Some(0), "{done:?}");
     let ones = "[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]";
     let twos = "[2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]";
@@ -261,10 +222,7 @@ fn a_python_child_attaches_by_name_and_the_parent_sees_its_change() {
     let lines: Vec<&str> = done.stdout.lines().collect();
     let at = lines.iter().position(|l| *l == expected[0]).expect("start");
     assert_eq!(lines[at..at + expected.len()], expected, "{done:?}");
-    assert!(
-        done.stdout
-            .contains(&format!("parent: first 10 values: {twos}"))
-    );
+    assert!(done.stdout.contains(&format!("parent: first 10 values: {twos}")));
     assert_eq!(
         done.verdicts(),
         [format!(
@@ -283,16 +241,7 @@ fn a_python_child_attaches_by_name_and_the_parent_sees_its_change() {
     // unlinked it as the child exited.
     let done = start(
         BIN,
-        &[
-            "named",
-            "--n",
-            "1000",
-            "--name",
-            &name,
-            "--keep",
-            "--child-cmd",
-            &cmd,
-        ],
+        &["named", "--n", "1000", "--name", &name, "--keep", "--child-cmd", &cmd],
         None,
         &marker,
     )
@@ -303,9 +252,7 @@ fn a_python_child_attaches_by_name_and_the_parent_sees_its_change() {
     let kept = kept.expect("the kept segment is still in /dev/shm");
     assert!(
         kept.len() == 8000
-            && kept
-                .chunks(8)
-                .all(|b| f64::from_le_bytes(b.try_into().unwrap()) == 2.0),
+            && kept.chunks(8).all(|b| f64::from_le_bytes(b.try_into().unwrap()) == 2.0),
         "the kept segment does not hold 1000 values of 2.0"
     );
     assert_eq!(done.stderr, "", "{done:?}");
@@ -318,12 +265,7 @@ fn a_python_parent_lends_its_segment_to_our_child() {
         return;
     };
     let marker = marker("parent");
-    let started = start(
-        &python,
-        &[&script("shm_parent.py"), BIN, "--n", "1000"],
-        None,
-        &marker,
-    );
+    let started = start(&python, &[&script("shm_parent.py"), BIN, "--n", "1000"], None, &marker);
     let segment = format!("pyshm-{}", started.child.id());
     let done = started.finish();
     assert_eq!(done.status.code(), Some(0), "{done:?}");
@@ -414,23 +356,12 @@ fn the_child_command_gets_name_dtype_and_shape_as_separate_arguments() {
     let name = unique_name("args");
     let done = start(
         BIN,
-        &[
-            "named",
-            "--n",
-            "1000",
-            "--name",
-            &name,
-            "--child-cmd",
-            "printf '<%s>'",
-        ],
+        &["named", "--n", "1000", "--name", &name, "--child-cmd", "printf '<%s>'"],
         None,
         &marker,
     )
     .finish();
-    assert!(
-        done.stdout.contains(&format!("<{name}><float64><1000>")),
-        "{done:?}"
-    );
+    assert!(done.stdout.contains(&format!("<{name}><float64><1000>")), "{done:?}");
     assert_eq!(done.status.code(), Some(1), "{done:?}");
     assert_eq!(
         done.error_lines(),
@@ -446,15 +377,7 @@ fn a_child_command_that_cannot_run_is_one_clear_error() {
     let name = unique_name("missing");
     let done = start(
         BIN,
-        &[
-            "named",
-            "--n",
-            "100",
-            "--name",
-            &name,
-            "--child-cmd",
-            "no-such-program-here --x",
-        ],
+        &["named", "--n", "100", "--name", &name, "--child-cmd", "no-such-program-here --x"],
         None,
         &marker,
     )
@@ -467,20 +390,14 @@ fn a_child_command_that_cannot_run_is_one_clear_error() {
         ],
         "{done:?}"
     );
-    assert!(
-        done.stderr.contains("not found"),
-        "the shell says why: {done:?}"
-    );
+    assert!(done.stderr.contains("not found"), "the shell says why: {done:?}");
     assert_nothing_left(&marker, &name);
 
     for empty in ["", "   "] {
         let done = start(BIN, &["named", "--child-cmd", empty], None, &marker).finish();
         assert_eq!(done.status.code(), Some(2), "{done:?}");
         assert_eq!(done.error_lines().len(), 1, "{done:?}");
-        assert!(
-            done.stderr.contains("the child command is empty"),
-            "{done:?}"
-        );
+        assert!(done.stderr.contains("the child command is empty"), "{done:?}");
     }
 }
 
@@ -488,18 +405,10 @@ fn a_child_command_that_cannot_run_is_one_clear_error() {
 fn the_fork_scenes_keep_their_own_child_and_say_why() {
     for scene in ["anonymous", "copy-in"] {
         let marker = marker(scene);
-        let done = start(
-            BIN,
-            &[scene, "--n", "1000", "--child-cmd", "false"],
-            None,
-            &marker,
-        )
-        .finish();
+        let done =
+            start(BIN, &[scene, "--n", "1000", "--child-cmd", "false"], None, &marker).finish();
         assert_eq!(done.status.code(), Some(0), "{scene}: {done:?}");
-        assert!(
-            done.stdout.contains("parent: --child-cmd is not used here"),
-            "{done:?}"
-        );
+        assert!(done.stdout.contains("parent: --child-cmd is not used here"), "{done:?}");
         assert!(done.stdout.contains("child: forked"), "{done:?}");
         assert_eq!(done.verdicts().len(), 1, "{done:?}");
         assert!(processes_with(&marker).is_empty());

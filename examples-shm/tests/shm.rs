@@ -33,10 +33,7 @@ fn dev_shm(name: &str) -> String {
 /// Pids of live processes whose environment holds `marker` (zombies and processes
 /// of other users read as empty or fail: they are skipped).
 fn processes_with(marker: &str) -> Vec<u32> {
-    test_support::processes_with(marker)
-        .into_iter()
-        .map(|pid| pid as u32)
-        .collect()
+    test_support::processes_with(marker).into_iter().map(|pid| pid as u32).collect()
 }
 
 fn assert_nothing_left(marker: &str, name: Option<&str>) {
@@ -44,17 +41,9 @@ fn assert_nothing_left(marker: &str, name: Option<&str>) {
     while !processes_with(marker).is_empty() && Instant::now() < until {
         thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(
-        processes_with(marker),
-        Vec::<u32>::new(),
-        "processes left behind"
-    );
+    assert_eq!(processes_with(marker), Vec::<u32>::new(), "processes left behind");
     if let Some(name) = name {
-        assert!(
-            !Path::new(&dev_shm(name)).exists(),
-            "{} was left behind",
-            dev_shm(name)
-        );
+        assert!(!Path::new(&dev_shm(name)).exists(), "{} was left behind", dev_shm(name));
     }
 }
 
@@ -68,18 +57,11 @@ struct Started {
 
 fn start(args: &[&str], fault: Option<&str>, marker: &str) -> Started {
     let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env("EXAMPLES_TEST_MARKER", marker)
-        .env_remove("EXAMPLES_CHILD_FAULT");
+    command.args(args).env("EXAMPLES_TEST_MARKER", marker).env_remove("EXAMPLES_CHILD_FAULT");
     if let Some(fault) = fault {
         command.env("EXAMPLES_CHILD_FAULT", fault);
     }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let (sender, lines) = channel();
@@ -93,12 +75,7 @@ fn start(args: &[&str], fault: Option<&str>, marker: &str) -> Started {
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    Started {
-        child,
-        lines,
-        stdout_seen: Vec::new(),
-        stderr,
-    }
+    Started { child, lines, stdout_seen: Vec::new(), stderr }
 }
 
 impl Started {
@@ -137,11 +114,7 @@ impl Started {
         };
         let mut stdout = self.stdout_seen;
         stdout.extend(self.lines.iter());
-        Finished {
-            status,
-            stdout: stdout.join("\n"),
-            stderr: self.stderr.join().unwrap(),
-        }
+        Finished { status, stdout: stdout.join("\n"), stderr: self.stderr.join().unwrap() }
     }
 }
 
@@ -158,17 +131,11 @@ impl Finished {
     }
 
     fn error_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect()
+        self.stderr.lines().filter(|l| l.starts_with("error:")).collect()
     }
 
     fn verdicts(&self) -> Vec<&str> {
-        self.stdout
-            .lines()
-            .filter(|l| l.starts_with("verdict:"))
-            .collect()
+        self.stdout.lines().filter(|l| l.starts_with("verdict:")).collect()
     }
 }
 
@@ -179,23 +146,14 @@ fn run(args: &[&str], fault: Option<&str>, marker: &str) -> Finished {
 /// Pid of the test's child process: the marked process that is not the parent.
 fn child_pid(started: &Started, marker: &str) -> i32 {
     let parent = started.child.id();
-    let others: Vec<u32> = processes_with(marker)
-        .into_iter()
-        .filter(|p| *p != parent)
-        .collect();
-    assert_eq!(
-        others.len(),
-        1,
-        "expected exactly one child, found {others:?}"
-    );
+    let others: Vec<u32> = processes_with(marker).into_iter().filter(|p| *p != parent).collect();
+    assert_eq!(others.len(), 1, "expected exactly one child, found {others:?}");
     others[0] as i32
 }
 
 fn send(pid: i32, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap();
+    let status =
+        Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap();
     assert!(status.success(), "kill -{signal} {pid} failed");
 }
 
@@ -224,18 +182,10 @@ fn named_scene_sees_the_childs_change_and_removes_its_default_name() {
         )
     );
     // The default name: unique per run, short enough for macOS, and gone now.
-    let created = done
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("parent: created /exshm-"))
-        .unwrap();
+    let created = done.stdout.lines().find(|l| l.starts_with("parent: created /exshm-")).unwrap();
     let name = created.split_whitespace().nth(2).unwrap();
     assert!(name.len() <= 31, "{name} is longer than 31 bytes");
-    assert!(
-        done.stdout
-            .contains(&format!("child: attached to {name} by name")),
-        "{done:?}"
-    );
+    assert!(done.stdout.contains(&format!("child: attached to {name} by name")), "{done:?}");
     assert!(created.contains("mode 0600"), "{created}");
     assert_nothing_left(&marker, Some(name));
 }
@@ -252,14 +202,8 @@ fn anonymous_and_copy_in_scenes_share_through_fork() {
         assert_nothing_left(&marker, None);
     }
     let done = run(&["copy-in", "--n", "1000"], None, &marker("copy-in-cost"));
-    assert!(
-        done.stdout.contains("the extra cost of copy-in"),
-        "{done:?}"
-    );
-    assert!(
-        done.verdicts()[0].contains("1.0 in the original"),
-        "{done:?}"
-    );
+    assert!(done.stdout.contains("the extra cost of copy-in"), "{done:?}");
+    assert!(done.verdicts()[0].contains("1.0 in the original"), "{done:?}");
 }
 
 #[test]
@@ -268,25 +212,12 @@ fn every_scene_runs_in_order_with_flags_applied_to_each() {
     let name = unique_name("all");
     let done = run(&["--n", "2000", "--name", &name], None, &marker);
     assert_eq!(done.code(), Some(0), "{done:?}");
-    let scenes: Vec<&str> = done
-        .verdicts()
-        .iter()
-        .map(|v| v.split(':').nth(1).unwrap().trim())
-        .collect();
+    let scenes: Vec<&str> =
+        done.verdicts().iter().map(|v| v.split(':').nth(1).unwrap().trim()).collect();
     assert_eq!(scenes, ["named", "anonymous", "copy-in"], "{done:?}");
-    let headings = done
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("=== "))
-        .count();
+    let headings = done.stdout.lines().filter(|l| l.starts_with("=== ")).count();
     assert_eq!(headings, 3);
-    assert_eq!(
-        done.stdout
-            .lines()
-            .filter(|l| l.starts_with("parent: the scene took"))
-            .count(),
-        3
-    );
+    assert_eq!(done.stdout.lines().filter(|l| l.starts_with("parent: the scene took")).count(), 3);
     assert!(done.stdout.contains("in all 2000 elements"));
     assert_nothing_left(&marker, Some(&name));
 }
@@ -317,11 +248,7 @@ fn bad_command_lines_are_one_clear_error() {
 #[test]
 fn absurd_sizes_are_refused_before_allocating() {
     for scene in ["named", "anonymous", "copy-in"] {
-        let done = run(
-            &[scene, "--n", "1000000000000000000"],
-            None,
-            &marker("huge"),
-        );
+        let done = run(&[scene, "--n", "1000000000000000000"], None, &marker("huge"));
         assert_eq!(done.code(), Some(1), "{done:?}");
         assert_eq!(done.error_lines().len(), 1, "{done:?}");
         assert!(
@@ -340,11 +267,7 @@ fn an_existing_name_is_refused_unless_replace() {
     let path = dev_shm(&name);
     std::fs::write(&path, b"someone else's data").unwrap();
 
-    let done = run(
-        &["named", "--n", "100", "--name", &name],
-        None,
-        &marker("exists"),
-    );
+    let done = run(&["named", "--n", "100", "--name", &name], None, &marker("exists"));
     assert_eq!(done.code(), Some(1), "{done:?}");
     assert_eq!(done.error_lines().len(), 1, "{done:?}");
     assert!(done.stderr.contains("already exists"), "{done:?}");
@@ -353,18 +276,8 @@ fn an_existing_name_is_refused_unless_replace() {
     assert_eq!(std::fs::read(&path).unwrap(), b"someone else's data");
 
     let marker = marker("replace");
-    let done = run(
-        &[
-            "named",
-            "--n",
-            "100",
-            "--name",
-            &format!("/{name}"),
-            "--replace",
-        ],
-        None,
-        &marker,
-    );
+    let done =
+        run(&["named", "--n", "100", "--name", &format!("/{name}"), "--replace"], None, &marker);
     assert_clean_success(&done, "named");
     assert_nothing_left(&marker, Some(&name));
 }
@@ -373,16 +286,11 @@ fn an_existing_name_is_refused_unless_replace() {
 fn keep_leaves_a_0600_segment_that_python_can_open() {
     let name = unique_name("keep");
     let path = dev_shm(&name);
-    let done = run(
-        &["named", "--n", "1000", "--name", &name, "--keep"],
-        None,
-        &marker("keep"),
-    );
+    let done = run(&["named", "--n", "1000", "--name", &name, "--keep"], None, &marker("keep"));
     assert_eq!(done.code(), Some(0), "{done:?}");
     assert!(done.stdout.contains(&format!("rm {path}")), "{done:?}");
     assert!(
-        done.stdout
-            .contains(&format!("SharedMemory(name=\"{name}\", track=False)")),
+        done.stdout.contains(&format!("SharedMemory(name=\"{name}\", track=False)")),
         "{done:?}"
     );
 
@@ -390,11 +298,7 @@ fn keep_leaves_a_0600_segment_that_python_can_open() {
     assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(bytes.len(), 8000);
-    assert!(
-        bytes
-            .chunks(8)
-            .all(|b| f64::from_le_bytes(b.try_into().unwrap()) == 2.0)
-    );
+    assert!(bytes.chunks(8).all(|b| f64::from_le_bytes(b.try_into().unwrap()) == 2.0));
 
     // Python's own SharedMemory attaches by the name without the slash. (Without
     // numpy: a memoryview cast to 'd' is the same float64 view.)
@@ -416,10 +320,7 @@ print("python ok")
     match Command::new("python3").args(["-c", script, &name]).output() {
         Ok(output) => {
             let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(
-                output.status.success() && stdout.contains("python ok"),
-                "{output:?}"
-            );
+            assert!(output.status.success() && stdout.contains("python ok"), "{output:?}");
             // Python's resource tracker did not unlink our segment behind our back.
             thread::sleep(Duration::from_millis(300));
             assert!(Path::new(&path).exists(), "Python removed the segment");
@@ -435,18 +336,10 @@ fn a_failing_child_is_a_clear_error_and_nothing_is_left() {
         for (fault, status) in [("exit", "exit status 3"), ("panic", "exit status 101")] {
             let marker = marker(fault);
             let name = unique_name(fault);
-            let done = run(
-                &[scene, "--n", "1000", "--name", &name],
-                Some(fault),
-                &marker,
-            );
+            let done = run(&[scene, "--n", "1000", "--name", &name], Some(fault), &marker);
             assert_eq!(done.code(), Some(1), "{scene} {fault}: {done:?}");
             let expected = format!("error: the child process failed: {status}");
-            assert_eq!(
-                done.error_lines(),
-                [expected.as_str()],
-                "{scene} {fault}: {done:?}"
-            );
+            assert_eq!(done.error_lines(), [expected.as_str()], "{scene} {fault}: {done:?}");
             assert!(done.verdicts().is_empty());
             assert_nothing_left(&marker, Some(&name));
         }
@@ -498,10 +391,7 @@ fn sigint_and_sigterm_in_the_parent_still_clean_up() {
         let mut started = start(&args, Some("sleep"), &marker);
         started.wait_for_line(ready);
         if extra.contains(&"--keep") {
-            let mode = std::fs::metadata(dev_shm(&name))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dev_shm(&name)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "the segment is for this user only");
         }
         send(started.child.id() as i32, signal);
@@ -517,11 +407,7 @@ fn sigint_and_sigterm_in_the_parent_still_clean_up() {
 fn sigkill_of_the_parent_leaves_nothing_once_the_child_has_attached() {
     let marker = marker("killparent");
     let name = unique_name("kp");
-    let mut started = start(
-        &["named", "--n", "1000", "--name", &name],
-        Some("sleep"),
-        &marker,
-    );
+    let mut started = start(&["named", "--n", "1000", "--name", &name], Some("sleep"), &marker);
     started.wait_for_line("unlinked it now");
     send(started.child.id() as i32, "KILL");
     let done = started.finish();
@@ -545,21 +431,15 @@ fn sigkill_of_the_parent_with_keep_leaves_the_segment_as_documented() {
     // remove it if the owner is killed with SIGKILL.
     let marker = marker("killkeep");
     let name = unique_name("kk");
-    let mut started = start(
-        &["named", "--n", "1000", "--name", &name, "--keep"],
-        Some("sleep"),
-        &marker,
-    );
+    let mut started =
+        start(&["named", "--n", "1000", "--name", &name, "--keep"], Some("sleep"), &marker);
     started.wait_for_line("child: attached to");
     send(started.child.id() as i32, "KILL");
     started.finish();
     let path = dev_shm(&name);
     let leaked = Path::new(&path).exists();
     let _ = std::fs::remove_file(&path);
-    assert!(
-        leaked,
-        "expected {path} to be left behind by a SIGKILLed owner"
-    );
+    assert!(leaked, "expected {path} to be left behind by a SIGKILLed owner");
     assert_nothing_left(&marker, Some(&name));
 }
 
@@ -594,39 +474,18 @@ fn bench_prints_one_line_per_method_and_leaves_no_segment_even_when_it_fails() {
     let marker = marker("bench");
     let done = run(&["bench", "--n", "1000", "--repeats", "1"], None, &marker);
     assert_eq!(done.code(), Some(0), "{done:?}");
-    let methods: Vec<&str> = done
-        .stdout
-        .lines()
-        .map(|l| l.split(' ').next().unwrap())
-        .collect();
+    let methods: Vec<&str> = done.stdout.lines().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(
         methods,
-        [
-            "floor",
-            "floor-named-shm",
-            "floor-anonymous",
-            "named-shm",
-            "anonymous",
-            "copy-in"
-        ],
+        ["floor", "floor-named-shm", "floor-anonymous", "named-shm", "anonymous", "copy-in"],
         "{done:?}"
     );
     for line in done.stdout.lines() {
-        let fields: Vec<(&str, &str)> = line
-            .split(' ')
-            .skip(1)
-            .map(|field| field.split_once('=').unwrap())
-            .collect();
+        let fields: Vec<(&str, &str)> =
+            line.split(' ').skip(1).map(|field| field.split_once('=').unwrap()).collect();
         let keys: Vec<&str> = fields.iter().map(|(key, _)| *key).collect();
-        assert_eq!(
-            keys,
-            ["median", "min", "max", "peak_parent_mb", "peak_child_mb"],
-            "{line}"
-        );
-        assert!(
-            fields.iter().all(|(_, value)| value.parse::<f64>().is_ok()),
-            "{line}"
-        );
+        assert_eq!(keys, ["median", "min", "max", "peak_parent_mb", "peak_child_mb"], "{line}");
+        assert!(fields.iter().all(|(_, value)| value.parse::<f64>().is_ok()), "{line}");
     }
     assert!(done.stderr.is_empty(), "{done:?}");
     assert_nothing_left(&marker, None);
@@ -636,11 +495,7 @@ fn bench_prints_one_line_per_method_and_leaves_no_segment_even_when_it_fails() {
     // one error line; the segment of that run is gone all the same.
     for (fault, status) in [("exit", "exit status 3"), ("panic", "exit status 101")] {
         let marker = crate::marker("bench-fault");
-        let done = run(
-            &["bench", "--n", "1000", "--repeats", "1"],
-            Some(fault),
-            &marker,
-        );
+        let done = run(&["bench", "--n", "1000", "--repeats", "1"], Some(fault), &marker);
         assert_eq!(done.code(), Some(1), "{fault}: {done:?}");
         let expected = format!(
             "error: the named-shm run failed (exit status: 1): error: the child process failed: {status}"
@@ -667,11 +522,7 @@ fn bench_prints_one_line_per_method_and_leaves_no_segment_even_when_it_fails() {
 #[test]
 fn an_interrupted_bench_run_removes_its_segment() {
     let marker = marker("bench-int");
-    let started = start(
-        &["bench-run", "named-shm", "--n", "1000"],
-        Some("sleep"),
-        &marker,
-    );
+    let started = start(&["bench-run", "named-shm", "--n", "1000"], Some("sleep"), &marker);
     let pid = started.child.id();
     let prefix = format!("exshm-bench-{pid}-");
     // Wait until the segment exists and the child has started (it then sleeps).
@@ -685,11 +536,7 @@ fn an_interrupted_bench_run_removes_its_segment() {
     send(pid as i32, "INT");
     let done = started.finish();
     assert_eq!(done.code(), Some(130), "{done:?}");
-    assert_eq!(
-        done.error_lines(),
-        ["error: interrupted by SIGINT; cleaned up"],
-        "{done:?}"
-    );
+    assert_eq!(done.error_lines(), ["error: interrupted by SIGINT; cleaned up"], "{done:?}");
     assert_nothing_left(&marker, None);
     assert!(
         !bench_segments().iter().any(|n| n.starts_with(&prefix)),

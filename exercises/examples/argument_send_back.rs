@@ -77,10 +77,7 @@ fn child() -> Result<()> {
     let mut data: Array2<f64> =
         bincode::serde::decode_from_std_read(&mut input, bincode::config::standard())?;
     data.fill(0.0);
-    eprintln!(
-        "child: filled zeros in my copy of shape {:?}; sending it back",
-        data.dim()
-    );
+    eprintln!("child: filled zeros in my copy of shape {:?}; sending it back", data.dim());
     let mut output = BufWriter::new(std::io::stdout().lock());
     bincode::serde::encode_into_std_write(&data, &mut output, bincode::config::standard())?;
     output.flush()?;
@@ -89,10 +86,7 @@ fn child() -> Result<()> {
 
 fn print_corner(who: &str, data: &Array2<f64>) {
     println!("{who}: top-left corner:");
-    for row in data
-        .slice(s![..data.nrows().min(5), ..data.ncols().min(5)])
-        .rows()
-    {
+    for row in data.slice(s![..data.nrows().min(5), ..data.ncols().min(5)]).rows() {
         let values: Vec<String> = row.iter().map(|x| format!("{x:.1}")).collect();
         println!("{who}:   [{}]", values.join(", "));
     }

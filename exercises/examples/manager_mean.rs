@@ -79,10 +79,7 @@ fn main() -> Result<()> {
     proxy.requests.send(Request::Shutdown)?;
     let status = server.wait()?;
     ensure!(status.success(), "the server failed: {status}");
-    ensure!(
-        sum == f64::from(n) && mean == 1.0,
-        "expected sum {n} and mean 1"
-    );
+    ensure!(sum == f64::from(n) && mean == 1.0, "expected sum {n} and mean 1");
     println!(
         "verdict: the server answered the new Mean request: {mean} over {n} elements, computed where they live"
     );

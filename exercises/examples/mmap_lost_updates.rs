@@ -82,9 +82,7 @@ fn main() -> Result<()> {
 
     // Every child has exited: nobody writes the file any more, so plain reads are fine.
     let bytes = std::fs::read(&path)?;
-    let values = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let values = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     let expected = children as f32;
     let (mut below, mut total) = (0usize, 0f64);
     for value in values {
@@ -95,16 +93,10 @@ fn main() -> Result<()> {
     println!("parent: {children} children added 1 to {n} values ({how}) in {seconds:.2} s");
     println!("parent: {below} values ended below {children}; {lost} updates were lost");
     if let How::FetchUpdate = cli.how {
-        ensure!(
-            lost == 0.0,
-            "expected no lost update with atomic adds, but {lost} were lost"
-        );
+        ensure!(lost == 0.0, "expected no lost update with atomic adds, but {lost} were lost");
         println!("verdict: fetch-update: all {n} values are exactly {children}, with no lock");
     } else {
-        println!(
-            "verdict: load-store: {lost} of {} updates lost",
-            f64::from(children) * n as f64
-        );
+        println!("verdict: load-store: {lost} of {} updates lost", f64::from(children) * n as f64);
     }
     Ok(())
 }
@@ -122,9 +114,8 @@ fn child(path: &Path, n: usize, how: &str) -> Result<()> {
     for value in values {
         if how == "fetch-update" {
             // Retries until no other child wrote the value between our read and write.
-            let _ = value.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some(plus_one(bits))
-            });
+            let _ = value
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| Some(plus_one(bits)));
         } else {
             let old = value.load(Ordering::Relaxed);
             value.store(plus_one(old), Ordering::Relaxed); // may overwrite another's +1

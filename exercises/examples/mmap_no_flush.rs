@@ -33,9 +33,7 @@ fn main() -> Result<()> {
     let n = Cli::parse().n as usize;
     let dir = tempfile::tempdir()?; // removed when `dir` is dropped
     let path = dir.path().join("data.f32");
-    let ones: Vec<u8> = std::iter::repeat_n(1.0f32.to_le_bytes(), n)
-        .flatten()
-        .collect();
+    let ones: Vec<u8> = std::iter::repeat_n(1.0f32.to_le_bytes(), n).flatten().collect();
     std::fs::write(&path, ones)?;
 
     let status = Command::new(std::env::current_exe()?)
@@ -46,18 +44,10 @@ fn main() -> Result<()> {
     ensure!(status.success(), "the child process failed: {status}");
 
     let bytes = std::fs::read(&path)?;
-    let values: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    println!(
-        "parent: read() the file: first values {:?}",
-        &values[..values.len().min(10)]
-    );
-    ensure!(
-        values.iter().all(|&x| x == 2.0),
-        "expected 2.0 everywhere in the file"
-    );
+    let values: Vec<f32> =
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    println!("parent: read() the file: first values {:?}", &values[..values.len().min(10)]);
+    ensure!(values.iter().all(|&x| x == 2.0), "expected 2.0 everywhere in the file");
     println!(
         "verdict: all {n} values read back as 2.0, although the child never flushed: mapping and read() share the page cache"
     );

@@ -77,10 +77,7 @@ fn main() -> Result<()> {
     };
     let status = child.wait()?;
     ensure!(status.success(), "the child process failed: {status}");
-    ensure!(
-        received == expected,
-        "expected {expected} bytes, got {received}"
-    );
+    ensure!(received == expected, "expected {expected} bytes, got {received}");
     if end_of_file {
         println!("parent: got all {received} bytes, then end-of-file: every write end is closed");
         println!(
@@ -101,9 +98,7 @@ fn main() -> Result<()> {
 /// The child: n values of 1.0, as raw bytes, on its standard output (the pipe).
 fn child() -> Result<()> {
     let n: usize = std::env::args().nth(2).context("missing n")?.parse()?;
-    let bytes: Vec<u8> = std::iter::repeat_n(1.0f64.to_le_bytes(), n)
-        .flatten()
-        .collect();
+    let bytes: Vec<u8> = std::iter::repeat_n(1.0f64.to_le_bytes(), n).flatten().collect();
     let mut out = std::io::stdout().lock();
     out.write_all(&bytes)?;
     out.flush()?;

@@ -33,11 +33,7 @@ fn main() -> Result<()> {
     }
     let cli = Cli::parse();
     let n = usize::from(cli.n);
-    let how = if cli.whole_message {
-        "whole"
-    } else {
-        "streamed"
-    };
+    let how = if cli.whole_message { "whole" } else { "streamed" };
     // The child's standard output is the pipe.
     let mut child = Command::new(std::env::current_exe()?)
         .args(["child", &n.to_string(), how])
@@ -49,8 +45,7 @@ fn main() -> Result<()> {
     let values = received.as_slice_mut().expect("a new array is contiguous");
     for value in values.iter_mut() {
         let mut raw = [0u8; 8];
-        pipe.read_exact(&mut raw)
-            .context("the child sent too little")?;
+        pipe.read_exact(&mut raw).context("the child sent too little")?;
         *value = f64::from_le_bytes(raw);
     }
     let status = child.wait()?;
@@ -87,11 +82,7 @@ fn child() -> Result<()> {
     eprintln!(
         "child: sent {} MB {}; my peak memory: {} MB",
         array.len() * 8 / 1_000_000,
-        if whole {
-            "as one whole message"
-        } else {
-            "streamed from the array"
-        },
+        if whole { "as one whole message" } else { "streamed from the array" },
         peak_memory_mb()
     );
     Ok(())

@@ -39,9 +39,7 @@ fn main() -> Result<()> {
         .context("could not start the child")?;
     // The first message arrives with the connection; the rest through the receiver.
     let (queue, first) = server.accept().context("the child never put anything")?;
-    let second = queue
-        .recv()
-        .context("the child's second put never arrived")?;
+    let second = queue.recv().context("the child's second put never arrived")?;
     let status = child.wait()?;
     ensure!(status.success(), "the child process failed: {status}");
 

@@ -66,10 +66,7 @@ fn main() -> Result<()> {
         Mode::S_IRUSR | Mode::S_IWUSR,
     )
     .context("shm_open failed")?;
-    let mut segment = Name {
-        name: name.clone(),
-        linked: true,
-    };
+    let mut segment = Name { name: name.clone(), linked: true };
     let file = File::from(fd);
     file.set_len(n as u64 * 8)?;
     let map = MmapRaw::map_raw(&file)?;
@@ -87,10 +84,7 @@ fn main() -> Result<()> {
 
     // SAFETY: both children have exited; nobody else writes the mapping.
     let seen = unsafe { std::slice::from_raw_parts(values, n) };
-    ensure!(
-        seen.iter().all(|&x| x == 2.0),
-        "expected child 1's 2.0 everywhere"
-    );
+    ensure!(seen.iter().all(|&x| x == 2.0), "expected child 1's 2.0 everywhere");
     println!(
         "verdict: the parent's mapping holds child 1's 2.0 in all {n} values, after child 1 exited"
     );

@@ -41,12 +41,7 @@ fn main() -> Result<()> {
     let length = NonZeroUsize::new(n * 8).expect("n is at least 1");
     // SAFETY: a new anonymous mapping, placed by the kernel where nothing else lives.
     let memory = unsafe {
-        mmap_anonymous(
-            None,
-            length,
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-            flags,
-        )
+        mmap_anonymous(None, length, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, flags)
     }
     .context("mmap failed")?;
     let values = memory.as_ptr().cast::<f64>();
@@ -74,23 +69,14 @@ fn main() -> Result<()> {
     // SAFETY: the child has exited; nobody else writes the mapping any more.
     let seen = unsafe { std::slice::from_raw_parts(values, n) };
     let twos = seen.iter().filter(|&&x| x == 2.0).count();
-    println!(
-        "parent: {twos} of {n} values are 2.0; the first is {}",
-        seen[0]
-    );
+    println!("parent: {twos} of {n} values are 2.0; the first is {}", seen[0]);
     if cli.private {
-        ensure!(
-            twos == 0,
-            "expected the parent to keep its 1.0s under MAP_PRIVATE"
-        );
+        ensure!(twos == 0, "expected the parent to keep its 1.0s under MAP_PRIVATE");
         println!(
             "verdict: {name}: the parent still sees 1.0 everywhere; the child wrote to copies of the pages"
         );
     } else {
-        ensure!(
-            twos == n,
-            "expected the child's 2.0 in every value under MAP_SHARED"
-        );
+        ensure!(twos == n, "expected the child's 2.0 in every value under MAP_SHARED");
         println!(
             "verdict: {name}: the parent sees the child's 2.0 in all {n} values; one set of pages, two processes"
         );

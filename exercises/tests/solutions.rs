@@ -62,10 +62,7 @@ fn argument_send_back_returns_the_childs_zeros() {
 fn argument_fork_pages_copies_only_what_is_written() {
     let out = run("argument_fork_pages", &["--n", "512"]); // 2 MB, 512 pages
     let pages = |what: &str| -> u64 {
-        let line = out
-            .lines()
-            .find(|l| l.contains(what))
-            .expect("a child line");
+        let line = out.lines().find(|l| l.contains(what)).expect("a child line");
         let copied = line.split("copy ").nth(1).expect("a count");
         copied.split(' ').next().unwrap().parse().unwrap()
     };
@@ -108,10 +105,8 @@ fn queue_reports_a_dead_producer() {
 
 #[test]
 fn mmap_atomic_adds_lose_nothing() {
-    let out = run(
-        "mmap_lost_updates",
-        &["--n", "100000", "--children", "4", "--how", "fetch-update"],
-    );
+    let out =
+        run("mmap_lost_updates", &["--n", "100000", "--children", "4", "--how", "fetch-update"]);
     assert!(verdict(&out).contains("all 100000 values are exactly 4"));
     // Without atomics the count depends on timing; the run must still succeed.
     let out = run("mmap_lost_updates", &["--n", "1000", "--children", "2"]);

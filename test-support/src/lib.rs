@@ -71,13 +71,7 @@ impl Launch {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        Launch {
-            command,
-            marker,
-            count,
-            own_tmpdir,
-            tmpdir: None,
-        }
+        Launch { command, marker, count, own_tmpdir, tmpdir: None }
     }
 
     /// Sets EXAMPLES_CHILD_FAULT (`exit`, `panic` or `sleep`) for the run's
@@ -224,10 +218,8 @@ impl Run {
         keep: impl Fn(i32) -> bool,
     ) -> Vec<i32> {
         loop {
-            let found: Vec<i32> = processes_with(&self.marker)
-                .into_iter()
-                .filter(|&pid| keep(pid))
-                .collect();
+            let found: Vec<i32> =
+                processes_with(&self.marker).into_iter().filter(|&pid| keep(pid)).collect();
             if found.len() >= count {
                 return found;
             }
@@ -323,11 +315,7 @@ impl Run {
             })
             .collect();
         let _ = std::fs::remove_dir_all(&self.tmpdir);
-        let outcome = Outcome {
-            status,
-            stdout: stdout.join("\n"),
-            stderr,
-        };
+        let outcome = Outcome { status, stdout: stdout.join("\n"), stderr };
         (outcome, left)
     }
 }
@@ -345,10 +333,7 @@ pub fn processes_with(marker: &str) -> Vec<i32> {
         let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
             continue;
         };
-        if environ
-            .split(|&b| b == 0)
-            .any(|var| var == needle.as_bytes())
-        {
+        if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes()) {
             found.push(pid);
         }
     }

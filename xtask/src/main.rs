@@ -120,14 +120,7 @@ struct Measured {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let Task::Bench {
-        n,
-        repeats,
-        python,
-        no_python,
-        programs,
-        dry_run,
-    } = cli.task;
+    let Task::Bench { n, repeats, python, no_python, programs, dry_run } = cli.task;
     let root = workspace_root()?;
     let programs: Vec<String> = if programs.is_empty() {
         PROGRAMS.iter().map(|p| p.to_string()).collect()
@@ -141,17 +134,12 @@ fn run(cli: Cli) -> Result<()> {
     for package in &packages {
         build.args(["-p", package]);
     }
-    check(
-        build.status().context("could not run cargo build")?,
-        "cargo build --release",
-    )?;
+    check(build.status().context("could not run cargo build")?, "cargo build --release")?;
 
     let mut rust = Vec::new();
     let mut every_line = Vec::new();
     for program in &programs {
-        let binary = root
-            .join("target/release")
-            .join(format!("examples-{program}"));
+        let binary = root.join("target/release").join(format!("examples-{program}"));
         eprintln!("running examples-{program} bench --n {n} --repeats {repeats}");
         let rows = bench_rows(Command::new(&binary).args([
             "bench",
@@ -174,15 +162,8 @@ fn run(cli: Cli) -> Result<()> {
             {
                 continue;
             }
-            let floor = if row.method == "floor" {
-                None
-            } else {
-                floor_of(&row.method)
-            };
-            rust.push(Measured {
-                row: row.clone(),
-                floor,
-            });
+            let floor = if row.method == "floor" { None } else { floor_of(&row.method) };
+            rust.push(Measured { row: row.clone(), floor });
         }
     }
 
@@ -190,10 +171,7 @@ fn run(cli: Cli) -> Result<()> {
         Vec::new()
     } else {
         let script = root.join("docs/python/fastest_way.py");
-        eprintln!(
-            "running {python} {} --n {n} --repeats {repeats}",
-            script.display()
-        );
+        eprintln!("running {python} {} --n {n} --repeats {repeats}", script.display());
         bench_rows(Command::new(&python).arg(&script).args([
             "--n",
             &n.to_string(),
@@ -202,15 +180,8 @@ fn run(cli: Cli) -> Result<()> {
         ]))?
     };
 
-    let chapter = results_markdown(
-        &rust,
-        &every_line,
-        &python_rows,
-        n,
-        repeats,
-        &python,
-        no_python,
-    )?;
+    let chapter =
+        results_markdown(&rust, &every_line, &python_rows, n, repeats, &python, no_python)?;
     if dry_run {
         println!("{chapter}");
         return Ok(());
@@ -223,15 +194,10 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn bench_rows(command: &mut Command) -> Result<Vec<Row>> {
-    let output = command
-        .output()
-        .with_context(|| format!("could not run {command:?}"))?;
+    let output = command.output().with_context(|| format!("could not run {command:?}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        bail!(
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        bail!("{command:?} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
     }
     let rows: Vec<Row> = stdout.lines().filter_map(parse_row).collect();
     if rows.is_empty() {
@@ -249,10 +215,7 @@ fn check(status: std::process::ExitStatus, what: &str) -> Result<()> {
 
 fn workspace_root() -> Result<PathBuf> {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    Ok(here
-        .parent()
-        .context("xtask has no parent folder")?
-        .to_path_buf())
+    Ok(here.parent().context("xtask has no parent folder")?.to_path_buf())
 }
 
 /// The generated part of the chapter: machine, command, table.
@@ -266,11 +229,7 @@ fn results_markdown(
     no_python: bool,
 ) -> Result<String> {
     let mut md = String::new();
-    writeln!(
-        md,
-        "Measured on {} with `cargo xtask bench --n {n} --repeats {repeats}`.",
-        today()
-    )?;
+    writeln!(md, "Measured on {} with `cargo xtask bench --n {n} --repeats {repeats}`.", today())?;
     writeln!(md)?;
     writeln!(md, "Machine: {}.", machine_description())?;
     if !no_python {
@@ -281,10 +240,7 @@ fn results_markdown(
         )?;
     }
     writeln!(md)?;
-    writeln!(
-        md,
-        "![Median seconds per method, Rust and Python, log scale](benchmark.svg)"
-    )?;
+    writeln!(md, "![Median seconds per method, Rust and Python, log scale](benchmark.svg)")?;
     writeln!(md)?;
     writeln!(
         md,
@@ -296,16 +252,11 @@ fn results_markdown(
             continue;
         };
         let row = &measured.row;
-        let ratio = measured.floor.map_or("1.00".to_string(), |floor| {
-            format!("{:.2}", row.median / floor)
-        });
-        let py = python
-            .iter()
-            .find(|r| r.method == python_counterpart(method));
+        let ratio =
+            measured.floor.map_or("1.00".to_string(), |floor| format!("{:.2}", row.median / floor));
+        let py = python.iter().find(|r| r.method == python_counterpart(method));
         let py_median = py.map_or("n/a".to_string(), |r| format!("{:.3}", r.median));
-        let speedup = py.map_or("n/a".to_string(), |r| {
-            format!("{:.1}x", r.median / row.median)
-        });
+        let speedup = py.map_or("n/a".to_string(), |r| format!("{:.1}x", r.median / row.median));
         writeln!(
             md,
             "| {method} | {gets} | {:.3} | {ratio} | {py_median} | {speedup} | {} / {} |",
@@ -337,10 +288,7 @@ fn results_markdown(
 fn write_targets(md: &mut String, rust: &[Measured], python: &[Row], n: u64) -> Result<()> {
     let median = |method: &str| rust.iter().find(|m| m.row.method == method);
     let python_median = |method: &str| {
-        python
-            .iter()
-            .find(|r| r.method == python_counterpart(method))
-            .map(|r| r.median)
+        python.iter().find(|r| r.method == python_counterpart(method)).map(|r| r.median)
     };
     let verdict = |misses: Vec<String>| {
         if misses.is_empty() {
@@ -373,11 +321,7 @@ fn write_targets(md: &mut String, rust: &[Measured], python: &[Row], n: u64) -> 
                 (ratio < 10.0).then(|| format!("{method} ({ratio:.1}x)"))
             })
             .collect();
-        writeln!(
-            md,
-            "- copy methods at least 10x faster than Python's: {}",
-            verdict(short)
-        )?;
+        writeln!(md, "- copy methods at least 10x faster than Python's: {}", verdict(short))?;
     }
     let sharing = ["inherit", "anonymous", "named-shm", "mmap", "manager"];
     let over: Vec<String> = sharing
@@ -388,22 +332,12 @@ fn write_targets(md: &mut String, rust: &[Measured], python: &[Row], n: u64) -> 
             (ratio > 1.3).then(|| format!("{method} ({ratio:.2}x)"))
         })
         .collect();
-    writeln!(
-        md,
-        "- methods that share cost at most 1.3x their own floor: {}",
-        verdict(over)
-    )?;
+    writeln!(md, "- methods that share cost at most 1.3x their own floor: {}", verdict(over))?;
     let array_mb = n as f64 * 8.0 / 1e6;
     let heavy: Vec<String> = rust
         .iter()
         .filter(|m| m.row.peak_parent_mb.max(m.row.peak_child_mb) as f64 > 1.25 * array_mb)
-        .map(|m| {
-            format!(
-                "{} ({} MB)",
-                m.row.method,
-                m.row.peak_parent_mb.max(m.row.peak_child_mb)
-            )
-        })
+        .map(|m| format!("{} ({} MB)", m.row.method, m.row.peak_parent_mb.max(m.row.peak_child_mb)))
         .collect();
     writeln!(
         md,
@@ -440,11 +374,7 @@ fn write_chapter(path: &Path, generated: &str) -> Result<()> {
     let (Some(start), Some(end)) = (old.find(START_MARKER), old.find(END_MARKER)) else {
         bail!("{} has no generated-results markers", path.display());
     };
-    let new = format!(
-        "{}{START_MARKER}\n{generated}{}",
-        &old[..start],
-        &old[end..]
-    );
+    let new = format!("{}{START_MARKER}\n{generated}{}", &old[..start], &old[end..]);
     std::fs::write(path, new).with_context(|| format!("could not write {}", path.display()))
 }
 
@@ -489,10 +419,7 @@ fn python_version(python: &str) -> String {
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
     let output = Command::new(program).args(args).output().ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
 /// A horizontal bar chart, log-scale seconds: one Rust and one Python bar per method.
@@ -507,12 +434,8 @@ fn draw_chart(path: &Path, rust: &[Measured], python: &[Row], n: u64) -> Result<
     let seconds = |rows: &mut dyn Iterator<Item = f64>| {
         rows.fold((f64::MAX, 0.0f64), |(lo, hi), s| (lo.min(s), hi.max(s)))
     };
-    let (lo, hi) = seconds(
-        &mut rust
-            .iter()
-            .map(|r| r.row.median)
-            .chain(python.iter().map(|r| r.median)),
-    );
+    let (lo, hi) =
+        seconds(&mut rust.iter().map(|r| r.row.median).chain(python.iter().map(|r| r.median)));
     let (lo, hi) = (lo.max(1e-4) / 2.0, hi * 3.0);
 
     let height = 90 + 46 * methods.len() as u32;
@@ -545,18 +468,13 @@ fn draw_chart(path: &Path, rust: &[Measured], python: &[Row], n: u64) -> Result<
         let bars = [
             (
                 "Rust",
-                rust.iter()
-                    .find(|r| r.row.method == *method)
-                    .map(|r| r.row.median),
+                rust.iter().find(|r| r.row.method == *method).map(|r| r.row.median),
                 rust_color,
                 top,
             ),
             (
                 "Python",
-                python
-                    .iter()
-                    .find(|r| r.method == python_counterpart(method))
-                    .map(|r| r.median),
+                python.iter().find(|r| r.method == python_counterpart(method)).map(|r| r.median),
                 python_color,
                 top - 0.38,
             ),
@@ -577,22 +495,15 @@ fn draw_chart(path: &Path, rust: &[Measured], python: &[Row], n: u64) -> Result<
         root.draw(&Text::new(
             method.to_string(),
             (x - 8, y),
-            ("sans-serif", 14)
-                .into_font()
-                .color(&BLACK)
-                .pos(Pos::new(HPos::Right, VPos::Center)),
+            ("sans-serif", 14).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center)),
         ))?;
     }
-    for (index, (name, color)) in [("Rust", rust_color), ("Python", python_color)]
-        .into_iter()
-        .enumerate()
+    for (index, (name, color)) in
+        [("Rust", rust_color), ("Python", python_color)].into_iter().enumerate()
     {
         let x = 760;
         let y = 40 + 18 * index as i32;
-        root.draw(&Rectangle::new(
-            [(x, y - 6), (x + 14, y + 6)],
-            color.filled(),
-        ))?;
+        root.draw(&Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()))?;
         root.draw(&Text::new(
             name,
             (x + 20, y),
@@ -639,9 +550,6 @@ mod tests {
         write_chapter(&path, "new\n").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(
-            text,
-            format!("# Title\n\nbefore\n{START_MARKER}\nnew\n{END_MARKER}\nafter\n")
-        );
+        assert_eq!(text, format!("# Title\n\nbefore\n{START_MARKER}\nnew\n{END_MARKER}\nafter\n"));
     }
 }
