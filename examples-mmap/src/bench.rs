@@ -26,20 +26,19 @@
 //! with 2 MiB page-table entries, while /dev/shm (tmpfs, shmem huge pages `never`)
 //! hands out 4 KiB pages: `floor-mmap` took 0.56 to 0.60 s there, 0.22 s on ext4.
 //! The other two levers, used in both `floor-mmap` and `mmap`, are in
-//! [`create_ones`]: blocks reserved with fallocate, and MADV_HUGEPAGE.
-
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::Path;
+//! [`file::create`], which the scenes use too: blocks reserved with fallocate (0.04 s
+//! less per run than numpy's sparse file, whose blocks ext4 reserves one at a time as
+//! the fill first writes each page), and MADV_HUGEPAGE (0.015 s less: the page cache
+//! starts with 2 MiB folios at once).
 
 use anyhow::{Context, Result, ensure};
 use clap::ValueEnum;
-use memmap2::{MmapOptions, MmapRaw};
-use nix::errno::Errno;
-use nix::fcntl::{FallocateFlags, fallocate};
+use plumbing::bench::{self, DEFAULT_N};
+use plumbing::children;
+use plumbing::cleanup::ScratchDir;
+use plumbing::room;
 
-use crate::file::human;
-use crate::processes::{self, Supervisor, fail_on_purpose_if_asked};
+use crate::file;
 
 /// The bench's rows, in the order they are printed.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,138 +50,57 @@ pub enum Method {
 
 /// `bench`: every method, each run in a fresh process (`bench-run <method>`).
 pub fn run(n: Option<u64>, repeats: u32) -> Result<()> {
-    let n = n.unwrap_or(bench_protocol::DEFAULT_N);
+    let n = n.unwrap_or(DEFAULT_N);
     array_bytes(n)?; // refuse an impossible size once, before any run
     let names: Vec<String> = Method::value_variants()
         .iter()
         .filter_map(|method| Some(method.to_possible_value()?.get_name().to_owned()))
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    bench_protocol::run_methods(&names, n, repeats)
+    bench::run_methods(&names, n, repeats)
 }
 
 /// `bench-run <method>`: one timed run, in this fresh process.
 pub fn run_once(method: Method, n: Option<u64>) -> Result<()> {
-    let n = n.unwrap_or(bench_protocol::DEFAULT_N);
+    let n = n.unwrap_or(DEFAULT_N);
     let n = array_bytes(n)? / size_of::<f64>();
-    if method == Method::Floor {
-        return bench_protocol::time_one_run(|| {
-            check_length(std::hint::black_box(bench_protocol::ones(n)).len(), n)
-        });
-    }
-    // Not part of the method: from here on, Ctrl-C or SIGTERM kills the child and
-    // removes the scratch directory before this process exits (processes.rs).
-    let supervisor = Supervisor::start()?;
-    bench_protocol::time_one_run(|| {
+    bench::time_one_run(|| {
+        if method == Method::Floor {
+            return check_length(std::hint::black_box(bench::ones(n)).len(), n);
+        }
         // Python's tempfile.TemporaryDirectory(), inside the clock as in Python.
         // Every early return below drops `scratch`, which removes the directory and
         // the file: nothing is left behind by a failed run either.
-        let scratch = scratch_dir(&supervisor)?;
+        let scratch = ScratchDir::new("examples-mmap-bench-")?;
         let path = scratch.path().join("data.f64");
-        let map = create_ones(&path, n)?;
+        // numpy's memmap(path, dtype='float64', mode='w+', shape=(n,)); fill(1.0)
+        let map = file::create(&path, n, 1.0f64)?;
         match method {
             Method::Mmap => {
-                supervisor.run_children(vec![child_command(&path, n)?])?;
+                let child = children::this_program(["bench-child".as_ref(), path.as_os_str()])?;
+                children::start("the child process", with_n(child, n))?.wait()?;
             }
             _ => check_length(map.len() / size_of::<f64>(), n)?,
         }
         drop(map);
-        scratch.close().context("cannot remove the temporary directory")
+        scratch.close()
     })
 }
 
-/// A fresh directory only this user can enter, in $TMPDIR (else /tmp).
-fn scratch_dir(supervisor: &Supervisor) -> Result<tempfile::TempDir> {
-    let scratch = tempfile::Builder::new()
-        .prefix("examples-mmap-bench-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir()
-        .with_context(|| {
-            let tmp = std::env::temp_dir();
-            format!("cannot create a temporary directory in {}", tmp.display())
-        })?;
-    supervisor.remove_on_signal(scratch.path());
-    Ok(scratch)
-}
-
-/// numpy's `memmap(path, dtype='float64', mode='w+', shape=(n,))` then `fill(1.0)`,
-/// with two levers numpy does not pull.
-fn create_ones(path: &Path, n: usize) -> Result<MmapRaw> {
-    let bytes = n * size_of::<f64>(); // array_bytes checked it fits
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    reserve(&file, bytes)
-        .with_context(|| format!("cannot make {} {} long", path.display(), human(bytes as u64)))?;
-    let map = MmapOptions::new().len(bytes).map_raw(&file).context("cannot map the file")?;
-    ensure!(map.as_ptr().cast::<f64>().is_aligned(), "the mapping is not aligned for f64");
-    // Lever: ask for 2 MiB pages before the first touch. ext4 gives large folios
-    // even unasked (740 of 800 MB were mapped with 2 MiB entries here); asked, the
-    // page cache starts with 2 MiB folios at once (780 MB), 0.015 s less per run.
-    // MADV_POPULATE_WRITE (the lesson's children use it) saved nothing here: with
-    // 2 MiB entries there are only about 400 page faults to save.
-    bench_protocol::advise_huge_pages(map.as_mut_ptr(), bytes);
-    // SAFETY: the mapping holds n aligned f64 (checked above) and outlives the
-    // slice, which ends with this statement; no child exists yet, so no other
-    // process uses the file.
-    unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr().cast::<f64>(), n) }.fill(1.0);
-    Ok(map)
-}
-
-/// Give the new, empty file its length. Lever: fallocate reserves its disk blocks
-/// in one call. numpy's sparse file (set_len) leaves ext4 to reserve them one 4 KiB
-/// block at a time as the fill first writes each page ("delayed allocation"):
-/// 0.04 s more per run here. No data is written to the disk either way. Where the
-/// file system cannot fallocate, the file is made sparse, as numpy does.
-fn reserve(file: &File, bytes: usize) -> Result<()> {
-    match fallocate(file, FallocateFlags::empty(), 0, bytes as i64) {
-        Ok(()) => Ok(()),
-        Err(Errno::EOPNOTSUPP) => Ok(file.set_len(bytes as u64)?),
-        Err(err) => Err(err.into()),
-    }
-}
-
-/// The child, spawn style: this program again, told the file's name and n, like the
-/// tutorial's `Process(target=task, args=(filename, n))`.
-fn child_command(path: &Path, n: usize) -> Result<std::process::Command> {
-    let exe = std::env::current_exe().context("cannot find this program to start a child")?;
-    let mut command = std::process::Command::new(exe);
+fn with_n(mut command: std::process::Command, n: usize) -> std::process::Command {
+    command.args(["--n", &n.to_string()]);
     command
-        .arg("bench-child")
-        .arg(path)
-        .arg(std::process::id().to_string())
-        .args(["--n", &n.to_string()]);
-    Ok(command)
 }
 
-/// `bench-child <file> <parent> --n <n>`: the tutorial's `task(filename, n)`, numpy's
+/// `bench-child <file> --n <n>`: the tutorial's `task(filename, n)`, numpy's
 /// `memmap(filename, mode='r+', shape=(n,))` and a look at its shape. It maps the file
 /// without touching a value, so no page is faulted in: the child stays small.
-pub fn child(path: &Path, n: Option<u64>, parent: u32) -> Result<()> {
-    processes::become_child(parent)?;
+pub fn child(path: &std::path::Path, n: Option<u64>) -> Result<()> {
     let n = usize::try_from(n.context("the bench child needs --n")?)?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    // numpy refuses a file too short for the shape; we also refuse a longer one.
-    let found = file.metadata()?.len();
-    ensure!(
-        found == n as u64 * size_of::<f64>() as u64,
-        "{} holds {found} bytes, but {n} f64 values need {}",
-        path.display(),
-        n * size_of::<f64>()
-    );
-    let map = MmapOptions::new().map_raw(&file).context("cannot map the file")?;
-    fail_on_purpose_if_asked("child");
+    let (_file, map) = file::open::<f64>(path, n)?;
     check_length(map.len() / size_of::<f64>(), n)?;
     drop(map);
-    bench_protocol::report_child_peak();
-    std::io::stdout().flush()?;
+    bench::report_child_peak();
     Ok(())
 }
 
@@ -195,28 +113,8 @@ fn check_length(found: usize, n: usize) -> Result<()> {
 /// made, if it does not fit in the address space, in memory (the whole file lives
 /// in the page cache), or in the temporary directory's file system.
 fn array_bytes(n: u64) -> Result<usize> {
-    let bytes = n
-        .checked_mul(size_of::<f64>() as u64)
-        .filter(|&bytes| bytes <= isize::MAX as u64)
-        .with_context(|| format!("--n {n} is too large for this machine's address space"))?;
-    if let Some(available) = processes::memory_available() {
-        ensure!(
-            bytes <= available,
-            "--n {n} needs {} of memory, but only {} are available",
-            human(bytes),
-            human(available)
-        );
-    }
-    let tmp = std::env::temp_dir();
-    let disk = nix::sys::statvfs::statvfs(&tmp)
-        .with_context(|| format!("cannot use the temporary directory {}", tmp.display()))?;
-    let free = disk.blocks_available() * disk.fragment_size();
-    ensure!(
-        bytes <= free,
-        "--n {n} needs a file of {}, but only {} are free in {}",
-        human(bytes),
-        human(free),
-        tmp.display()
-    );
-    Ok(usize::try_from(bytes)?)
+    let bytes = room::array_bytes(n, Some(n), size_of::<f64>())?;
+    room::check_memory(n, bytes, 1, "")?;
+    room::check_disk(n, bytes as u64, &std::env::temp_dir(), 0)?;
+    Ok(bytes)
 }

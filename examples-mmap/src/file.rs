@@ -1,5 +1,9 @@
-//! The shared file: where it lives, creating it (numpy's mode 'w+'), opening it (mode
-//! 'r+'), mapping it, and typed views of the mapping.
+//! The shared file, this program's `numpy.memmap`: where it lives, creating it (mode
+//! 'w+'), opening it (mode 'r+'), mapping it shared or privately (mode 'c'), typed
+//! views of the mapping, and a lock on some of its bytes (the tutorial's `Lock`).
+//!
+//! The file is raw little-endian values with no header, which is exactly what
+//! `numpy.memmap(path, dtype='float32', mode='r+', shape=(n,))` reads and writes.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -8,47 +12,40 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, ensure};
 use memmap2::{Advice, MmapOptions, MmapRaw};
 use ndarray::{ArrayView1, ArrayViewMut1};
+use nix::errno::Errno;
+use nix::fcntl::{FallocateFlags, FcntlArg, fallocate, fcntl};
+use nix::libc;
+use plumbing::cleanup::ScratchDir;
+use plumbing::{room, show::size};
 
-use crate::processes::{self, Supervisor};
-
-// We write f32 in the machine's byte order; numpy's 'float32' means little-endian.
+// We write values in the machine's byte order; numpy's 'float32' means little-endian.
 #[cfg(not(target_endian = "little"))]
-compile_error!("the file format is little-endian f32: build this on a little-endian machine");
+compile_error!("the file format is little-endian: build this on a little-endian machine");
 
-/// Where the shared file lives: `data.f32` in a fresh temporary directory that only
-/// this user can enter (removed on drop, or by the supervisor on Ctrl-C), or --path.
+/// Where the shared file lives: `data.f32` in a fresh directory that only this user
+/// can enter, removed at the end (and on Ctrl-C), or the `--path` the user chose,
+/// which is kept.
 pub struct Place {
     pub path: PathBuf,
     pub keep: bool,
-    _scratch: Option<tempfile::TempDir>,
+    _scratch: Option<ScratchDir>,
 }
 
 impl Place {
-    pub fn choose(path: Option<PathBuf>, supervisor: &Supervisor) -> Result<Place> {
+    pub fn choose(path: Option<PathBuf>) -> Result<Place> {
         if let Some(path) = path {
             return Ok(Place { path, keep: true, _scratch: None });
         }
-        let scratch = tempfile::Builder::new()
-            .prefix("examples-mmap-")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .tempdir()
-            .with_context(|| {
-                let tmp = std::env::temp_dir();
-                format!("cannot create a temporary directory in {}", tmp.display())
-            })?;
-        supervisor.remove_on_signal(scratch.path());
+        let scratch = ScratchDir::new("examples-mmap-")?;
         let path = scratch.path().join("data.f32");
         Ok(Place { path, keep: false, _scratch: Some(scratch) })
     }
 
-    /// Fail early, with a clear message, if the file cannot be created, or if n values
-    /// do not fit on the disk or in memory (the lesson needs the whole file in the page
-    /// cache; a private mapping needs memory for its copies too).
+    /// Fail early, with a clear message, if the file cannot be created, or if n f32
+    /// do not fit on the disk or in memory (the whole file lives in the page cache;
+    /// a private mapping needs memory for its copies too).
     pub fn check_room(&self, n: u64, private_copies: u64) -> Result<()> {
-        let bytes = n
-            .checked_mul(size_of::<f32>() as u64)
-            .filter(|&bytes| bytes <= isize::MAX as u64)
-            .with_context(|| format!("--n {n} is too large for this machine's address space"))?;
+        let bytes = room::array_bytes(n, Some(n), size_of::<f32>())?;
         // A missing or read-only directory fails here, before anything is written.
         let existed = self.path.exists();
         OpenOptions::new()
@@ -65,39 +62,19 @@ impl Place {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        let disk = nix::sys::statvfs::statvfs(dir)
-            .with_context(|| format!("cannot use the directory {}", dir.display()))?;
         let overwritten = std::fs::metadata(&self.path).map_or(0, |meta| meta.len());
-        let free = disk.blocks_available() * disk.fragment_size() + overwritten;
-        ensure!(
-            bytes <= free,
-            "--n {n} needs a file of {}, but only {} are free in {}",
-            human(bytes),
-            human(free),
-            dir.display()
-        );
-        let needed = bytes.saturating_mul(1 + private_copies);
-        if let Some(available) = processes::memory_available() {
-            ensure!(
-                needed <= available,
-                "--n {n} needs {} of memory, but only {} are available",
-                human(needed),
-                human(available)
-            );
-        }
-        Ok(())
+        room::check_disk(n, bytes as u64, dir, overwritten)?;
+        room::check_memory(n, bytes, 1 + private_copies, "the file's and the private copies")
     }
 }
 
-/// A new file is readable and writable by its owner only. The default file sits in
-/// an owner-only directory anyway; a --path file may be anywhere, and other users
-/// have no business reading or changing the array. (The mode applies when the file
-/// is created; an existing file keeps the permissions it has.)
+/// A new file is readable and writable by its owner only: other users have no
+/// business reading or changing the array. (An existing file keeps its mode.)
 const OWNER_ONLY: u32 = 0o600;
 
-/// numpy's mode 'w+': create or overwrite the file, size it for `n` f32 values, map it
-/// shared and fill it with `value`.
-pub fn create_file(path: &Path, n: usize, value: f32) -> Result<MmapRaw> {
+/// numpy's mode 'w+': create or overwrite the file, give it room for n values, map
+/// it shared and fill it with `value`.
+pub fn create<T: Copy>(path: &Path, n: usize, value: T) -> Result<MmapRaw> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -106,38 +83,57 @@ pub fn create_file(path: &Path, n: usize, value: f32) -> Result<MmapRaw> {
         .mode(OWNER_ONLY)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    file.set_len(bytes(n))
-        .with_context(|| format!("cannot make {} {} long", path.display(), human(bytes(n))))?;
-    let map = map_shared(&file, n)?;
-    // SAFETY: no child has been started yet, so no other process uses the file.
-    unsafe { view_mut(&map, n) }.fill(value);
+    let bytes = len::<T>(n)?;
+    // The disk blocks are reserved now, in one call: a disk that fills up later can
+    // no longer kill us with SIGBUS when we first write a page. numpy makes a sparse
+    // file instead (set_len), our fallback where a file system cannot reserve.
+    match fallocate(&file, FallocateFlags::empty(), 0, bytes as i64) {
+        Err(Errno::EOPNOTSUPP) => file.set_len(bytes as u64),
+        other => other.map_err(Into::into),
+    }
+    .with_context(|| format!("cannot make {} {} long", path.display(), size(bytes as u64)))?;
+    let map = map_shared::<T>(&file, n)?;
+    // Large pages where the file system has them: fewer page faults while filling.
+    let _ = map.advise(Advice::HugePage);
+    // SAFETY: the mapping holds n aligned T (map_shared checked) and outlives the
+    // slice, which ends with this statement; no child exists yet, so no other
+    // process uses the file.
+    unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr().cast::<T>(), n) }.fill(value);
     Ok(map)
 }
 
 /// numpy's mode 'r+', what a child does: open the existing file read-write (never
 /// truncate it: that would erase the parent's values) and map it shared.
-pub fn open_shared(path: &Path, n: usize) -> Result<(File, MmapRaw)> {
+pub fn open<T>(path: &Path, n: usize) -> Result<(File, MmapRaw)> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    check_length(&file, path, n)?;
-    let map = map_shared(&file, n)?;
-    // Ask for every page of the mapping, writable, now: one system call instead of a
-    // page fault every few pages while adding. With 100 children each mapping 400 MB,
-    // this nearly halved the kernel time of a many-children scene here (docs/mmap.md).
-    // Kernels before 5.14 refuse the advice; they just fault pages in as they go.
-    let _ = map.advise(Advice::PopulateWrite);
+    check_length::<T>(&file, path, n)?;
+    let map = map_shared::<T>(&file, n)?;
     Ok((file, map))
+}
+
+/// Asks for every page of the mapping, writable, now: one system call instead of a
+/// page fault every few pages, for a child about to write every value. With 100
+/// children each mapping 400 MB, this nearly halved a scene's kernel time here.
+pub fn populate(map: &MmapRaw) -> Result<()> {
+    match map.advise(Advice::PopulateWrite) {
+        // EINVAL: a kernel before 5.14 without this advice; pages then come one by one.
+        Err(err) if err.raw_os_error() != Some(libc::EINVAL) => {
+            Err(err).context("cannot bring the file's pages into memory")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A shared mapping (MAP_SHARED) of the whole file: every process that maps it sees
 /// the same pages of the page cache. MmapRaw hands out raw pointers only, never a
 /// reference, so holding it while others write is fine.
-fn map_shared(file: &File, n: usize) -> Result<MmapRaw> {
-    let map = MmapOptions::new().len(len(n)?).map_raw(file).context("cannot map the file")?;
-    ensure!(map.as_ptr().cast::<f32>().is_aligned(), "the mapping is not aligned for f32");
+fn map_shared<T>(file: &File, n: usize) -> Result<MmapRaw> {
+    let map = MmapOptions::new().len(len::<T>(n)?).map_raw(file).context("cannot map the file")?;
+    ensure!(map.as_ptr().cast::<T>().is_aligned(), "the mapping is not aligned");
     Ok(map)
 }
 
@@ -146,25 +142,26 @@ fn map_shared(file: &File, n: usize) -> Result<MmapRaw> {
 pub fn map_private(path: &Path, n: usize) -> Result<memmap2::MmapMut> {
     // Read-only is enough: a private mapping never writes back to the file.
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    check_length(&file, path, n)?;
+    check_length::<f32>(&file, path, n)?;
     // SAFETY: the parent does not write the file while the child maps it (it waits for
     // the child), and no one else knows the file. Until we write a page, it still shows
     // the file's contents; once we write it, it is ours.
-    let map = unsafe { MmapOptions::new().len(len(n)?).map_copy(&file) }
+    let map = unsafe { MmapOptions::new().len(len::<f32>(n)?).map_copy(&file) }
         .context("cannot map the file")?;
-    ensure!(map.as_ptr().cast::<f32>().is_aligned(), "the mapping is not aligned for f32");
+    ensure!(map.as_ptr().cast::<f32>().is_aligned(), "the mapping is not aligned");
     Ok(map)
 }
 
 /// A file shorter than the mapping would kill us with SIGBUS when we touch the missing
 /// part; a longer one would not be the array the parent described.
-fn check_length(file: &File, path: &Path, n: usize) -> Result<()> {
+fn check_length<T>(file: &File, path: &Path, n: usize) -> Result<()> {
     let found = file.metadata()?.len();
+    let expected = len::<T>(n)? as u64;
+    let name = std::any::type_name::<T>();
     ensure!(
-        found == bytes(n),
-        "{} holds {found} bytes, but {n} f32 values need {}",
-        path.display(),
-        bytes(n)
+        found == expected,
+        "{} holds {found} bytes, but {n} {name} values need {expected}",
+        path.display()
     );
     Ok(())
 }
@@ -189,19 +186,46 @@ pub unsafe fn view_mut(map: &MmapRaw, n: usize) -> ArrayViewMut1<'_, f32> {
     unsafe { ArrayViewMut1::from_shape_ptr(n, map.as_mut_ptr().cast::<f32>()) }
 }
 
-/// The file's length for n values (check_room has made sure it fits).
+/// The file's length for n f32 values (check_room has made sure it fits).
 pub fn bytes(n: usize) -> u64 {
     n as u64 * size_of::<f32>() as u64
 }
 
-fn len(n: usize) -> Result<usize> {
-    n.checked_mul(size_of::<f32>()).context("the array does not fit in the address space")
+fn len<T>(n: usize) -> Result<usize> {
+    n.checked_mul(size_of::<T>()).context("the array does not fit in the address space")
 }
 
-pub fn human(bytes: u64) -> String {
-    match bytes {
-        b if b < 1_000_000 => format!("{b} bytes"),
-        b if b < 1_000_000_000 => format!("{:.0} MB", b as f64 / 1e6),
-        b => format!("{:.1} GB", b as f64 / 1e9),
+/// A lock on the bytes of values `start..start + len` of the file, held until the
+/// lock is dropped: the tutorial's `with lock:`, for part of the array.
+///
+/// It is an open-file-description lock (fcntl F_OFD_SETLKW) on the data file itself:
+/// there is no lock object to create or clean up, the kernel drops it when a process
+/// dies, and two children can hold locks on different bytes at the same time. Like a
+/// mutex, it also orders memory: what one child wrote before unlocking is what the
+/// next one reads after locking.
+pub struct ValuesLock<'a> {
+    file: &'a File,
+    range: libc::flock,
+}
+
+/// Takes the lock, waiting as long as another process holds any of those bytes.
+pub fn lock_values(file: &File, start: usize, len: usize) -> Result<ValuesLock<'_>> {
+    let byte = |values: usize| (values * size_of::<f32>()) as libc::off_t;
+    let range = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: byte(start),
+        l_len: byte(len),
+        l_pid: 0, // must be 0 for an open-file-description lock
+    };
+    fcntl(file, FcntlArg::F_OFD_SETLKW(&range))
+        .with_context(|| format!("cannot lock values {start}..{}", start + len))?;
+    Ok(ValuesLock { file, range })
+}
+
+impl Drop for ValuesLock<'_> {
+    fn drop(&mut self) {
+        let unlock = libc::flock { l_type: libc::F_UNLCK as libc::c_short, ..self.range };
+        let _ = fcntl(self.file, FcntlArg::F_OFD_SETLK(&unlock));
     }
 }

@@ -41,7 +41,7 @@ fn a_child_killed_mid_scene_fails_the_parent_promptly() {
         assert_eq!(outcome.status.code(), Some(1), "{scene}: {}", outcome.stderr);
         assert_eq!(
             error_lines(&outcome.stderr),
-            ["error: the child process failed: was killed by signal 9 (SIGKILL)"],
+            ["error: the child process was killed by signal 9 (SIGKILL)"],
             "{scene}"
         );
     }
@@ -134,7 +134,7 @@ fn more_bad_paths_and_input_are_one_clear_error() {
         (&["one-child", "--name", "x"][..], 2, ""),
         // bench measures one child of this program; it refuses the scenes' flags.
         (&["bench", "--n", "10", "--children", "3"][..], 1, "--children applies to"),
-        (&["bench", "--n", "10", "--child-cmd", "true"][..], 1, "--child-cmd to"),
+        (&["bench", "--n", "10", "--child-cmd", "true"][..], 1, "--child-cmd applies to"),
     ] {
         let outcome = start(args, None).finish();
         assert_eq!(outcome.status.code(), Some(code), "{args:?}: {}", outcome.stderr);

@@ -1,0 +1,49 @@
+//! copy-on-write: numpy's mode 'c', which the tutorial lists beside 'r+'. The child
+//! maps the parent's file privately and adds 1: its pages become its own copies, and
+//! the parent, which maps the file shared, still sees 1s.
+
+use std::path::Path;
+
+use anyhow::{Result, ensure};
+use ndarray::ArrayViewMut1;
+use plumbing::{children, show_first_values};
+
+use crate::Scene;
+use crate::file;
+use crate::scenes::child_processes;
+
+/// The parent: the same file of ones as in one-child, the same wait for the child.
+pub fn parent(path: &Path, n: usize) -> Result<()> {
+    let map = file::create(path, n, 1.0f32)?; // memmap(..., mode='w+'); fill(1.0)
+    map.flush()?;
+    println!("parent: created {} with {n} f32 values of 1, flushed", path.display());
+    // SAFETY: no child exists yet, so no other process writes the file.
+    show_first_values("parent", unsafe { file::view(&map, n) });
+
+    children::run_all(child_processes(Scene::CopyOnWrite, path, n, 1)?)?;
+
+    // SAFETY: the child has exited (and it could not write the file anyway).
+    let data = unsafe { file::view(&map, n) };
+    show_first_values("parent", data);
+    let changed = data.iter().filter(|&&v| v != 1.0).count();
+    ensure!(
+        changed == 0,
+        "expected 1 in all {n} values (the child's mapping was private), but {changed} changed"
+    );
+    println!(
+        "verdict: copy-on-write: the parent still sees 1 in all {n} values; the child's 2s stayed private"
+    );
+    Ok(())
+}
+
+/// The child: one-child's task, but with memmap(filename, mode='c', ...).
+pub fn child(path: &Path, n: usize) -> Result<()> {
+    let mut private = file::map_private(path, n)?;
+    // SAFETY: n aligned f32 values (map_private checked), in a mapping that only this
+    // process can see; `private` outlives the view.
+    let mut data = unsafe { ArrayViewMut1::from_shape_ptr(n, private.as_mut_ptr().cast::<f32>()) };
+    show_first_values("child", data.view());
+    data += 1.0; // each page written becomes this process's own copy
+    show_first_values("child", data.view());
+    Ok(())
+}

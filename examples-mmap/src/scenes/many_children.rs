@@ -1,0 +1,80 @@
+//! many-children: the tutorial's second example. 100 children each add 1 to every
+//! value of one file, all at the same time, with no lock. The tutorial looked at 10
+//! values and saw no race; we check every value and count the updates that were lost.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+use anyhow::Result;
+use plumbing::show::size;
+use plumbing::{children, show_first_values};
+
+use crate::scenes::child_processes;
+use crate::tally::{self, Tally};
+use crate::{Scene, file};
+
+/// The parent, and the verdict on the race.
+pub fn parent(path: &Path, n: usize, children: u32) -> Result<()> {
+    let Tally { below, lost, smallest, .. } = run(Scene::ManyChildren, path, n, children)?;
+    if below == 0 {
+        println!(
+            "verdict: no lock: all {n} values are {children}; no update was lost this time, but nothing prevented it"
+        );
+    } else {
+        println!(
+            "verdict: no lock: {lost} updates were lost: {below} of {n} values ended below {children} (smallest {smallest})"
+        );
+    }
+    Ok(())
+}
+
+/// The parent's half of both many-children scenes: zeros, the children, the tally.
+pub fn run(scene: Scene, path: &Path, n: usize, children: u32) -> Result<Tally> {
+    // data = memmap(filename, dtype='float32', mode='w+', shape=shape); data.fill(0.0)
+    let map = file::create(path, n, 0.0f32)?;
+    let bytes = size(file::bytes(n));
+    println!("parent: created {} with {n} f32 values of 0 ({bytes})", path.display());
+    let floor = tally::floor(&map, n, children); // the same work in one process
+    // SAFETY: no child exists yet, so no other process writes the file.
+    show_first_values("parent", unsafe { file::view(&map, n) }); // print(data[:10])
+
+    // children = [Process(target=task, args=(filename, shape)) for _ in range(100)],
+    // then start() each and join() each. Each child opens and maps the file by its
+    // name: nothing of the array is copied to it.
+    let lock = match scene {
+        Scene::ManyChildrenLocked => ", 1 MiB at a time under a lock",
+        _ => "",
+    };
+    println!(
+        "parent: starting {children} children; each maps the file and adds 1 to every value{lock}"
+    );
+    let started = Instant::now();
+    let finished = children::run_all(child_processes(scene, path, n, children)?)?;
+    tally::report_times(floor, started, &finished);
+
+    // SAFETY: every child has exited; no other process writes the file any more.
+    let data = unsafe { file::view(&map, n) };
+    show_first_values("parent", data); // print(data[:10])
+    Tally::count(data, children)
+}
+
+/// The child: the tutorial's `task(filename, shape)`, `data[:] += 1` with no lock.
+pub fn child(path: &Path, n: usize) -> Result<()> {
+    let (_file, map) = file::open::<f32>(path, n)?; // memmap(..., mode='r+')
+    file::populate(&map)?;
+    // Other children write these same values while we run, so a &[f32] or &mut [f32]
+    // is out of the question. AtomicU32 is the honest type for memory that changes
+    // under us, and costs nothing here: a relaxed load or store is a plain mov on x86.
+    // SAFETY: the mapping holds n aligned 4-byte values (file::open checked) and lives
+    // as long as `values`; atomics may be written by others at any time.
+    let values: &[AtomicU32] = unsafe { std::slice::from_raw_parts(map.as_ptr().cast(), n) };
+    for value in values {
+        // Three steps, as in numpy: read the value, add 1, write it back.
+        let old = f32::from_bits(value.load(Ordering::Relaxed));
+        // If another child writes this value right here, our store below overwrites
+        // its +1 with ours: a lost update. Nothing in this loop prevents it.
+        value.store((old + 1.0).to_bits(), Ordering::Relaxed);
+    }
+    Ok(())
+}
