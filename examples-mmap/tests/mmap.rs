@@ -358,11 +358,7 @@ fn a_killed_child_stops_its_siblings() {
     let victim = pids.into_iter().find(|&pid| pid != parent).unwrap();
     Command::new("kill").args(["-KILL", &victim.to_string()]).status().unwrap();
     let output = finish(child);
-    assert_one_error(
-        &output,
-        1,
-        "was killed by signal 9 (SIGKILL); stopped the 5 still running",
-    );
+    assert_one_error(&output, 1, "was killed by signal 9 (SIGKILL); stopped the 5 still running");
     world.assert_nothing_left();
 }
 

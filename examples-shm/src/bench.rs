@@ -29,16 +29,12 @@
 //!   the bench does not ask for it. Only `floor` and copy-in's original array,
 //!   ordinary memory, get huge pages.
 
-use std::io::Write;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::process::{Command, Stdio};
-
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use nix::unistd::{ForkResult, Pid, fork, getpid};
+use plumbing::bench::{self, DEFAULT_N};
+use plumbing::{children, room};
 
-use crate::cleanup;
-use crate::memory::{Mapped, SharedMapping, array_size, view_mut};
+use crate::mapping::{Mapped, SharedMapping, view_mut};
 use crate::segment::{self, NamedSegment};
 
 /// The bench's rows, in the order they are printed.
@@ -54,7 +50,7 @@ pub enum Method {
 
 /// `bench`: every method, each run in a fresh process (`bench-run <method>`).
 pub fn run(n: Option<u64>, repeats: u32) -> Result<()> {
-    let n = n.unwrap_or(bench_protocol::DEFAULT_N);
+    let n = n.unwrap_or(DEFAULT_N);
     // Refuse an impossible size once, before any run: copy-in needs two arrays.
     array_size(n, 2)?;
     let names: Vec<String> = Method::value_variants()
@@ -62,15 +58,15 @@ pub fn run(n: Option<u64>, repeats: u32) -> Result<()> {
         .filter_map(|method| Some(method.to_possible_value()?.get_name().to_owned()))
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    bench_protocol::run_methods(&names, n, repeats)
+    bench::run_methods(&names, n, repeats)
 }
 
 /// `bench-run <method>`: one timed run, in this fresh process.
 pub fn run_once(method: Method, n: Option<u64>) -> Result<()> {
     let arrays = if method == Method::CopyIn { 2 } else { 1 };
-    let (n, bytes) = array_size(n.unwrap_or(bench_protocol::DEFAULT_N), arrays)?;
-    bench_protocol::time_one_run(|| match method {
-        Method::Floor => check_length(std::hint::black_box(bench_protocol::ones(n)).len(), n),
+    let (n, bytes) = array_size(n.unwrap_or(DEFAULT_N), arrays)?;
+    bench::time_one_run(|| match method {
+        Method::Floor => check_length(std::hint::black_box(bench::ones(n)).len(), n),
         Method::FloorNamedShm => {
             let segment = segment_of_ones(bytes)?;
             check_length(length(&segment), n)
@@ -86,9 +82,17 @@ pub fn run_once(method: Method, n: Option<u64>) -> Result<()> {
     })
 }
 
+/// n f64 as (n, bytes), refused before anything is made if `arrays` of them do not
+/// fit in memory.
+fn array_size(n: u64, arrays: u64) -> Result<(usize, usize)> {
+    let bytes = room::array_bytes(n, Some(n), size_of::<f64>())?;
+    room::check_memory(n, bytes, arrays, "the original and the shared copy")?;
+    Ok((bytes / size_of::<f64>(), bytes))
+}
+
 /// A new named segment holding n ones, written through its file (the lever).
 fn segment_of_ones(bytes: usize) -> Result<NamedSegment> {
-    NamedSegment::create_filled(&segment::fresh_name("exshm-bench"), bytes, 1.0)
+    NamedSegment::create_filled(&crate::names::fresh_name("exshm-bench"), bytes, 1.0)
 }
 
 /// A new shared anonymous mapping, filled with ones in place, as in the scene.
@@ -102,13 +106,9 @@ fn mapping_of_ones(n: usize, bytes: usize) -> Result<SharedMapping> {
 
 fn named_shm(n: usize, bytes: usize) -> Result<()> {
     let segment = segment_of_ones(bytes)?;
-    let mut command = Command::new(std::env::current_exe()?);
-    command
-        .args(["bench-child", "--name", segment.name(), "--n", &n.to_string()])
-        .args(["--parent-pid", &getpid().to_string()])
-        .stdin(Stdio::null());
-    let child = cleanup::spawn_watched(&mut command).context("cannot start the child process")?;
-    cleanup::wait_child(Pid::from_raw(child.id() as i32))?;
+    let command =
+        children::this_program(["bench-child", "--name", segment.name(), "--n", &n.to_string()])?;
+    children::start("the child process", command)?.wait()?;
     // An error above returns early and drops the segment there: the name goes
     // on every path, and Ctrl-C removes it through the cleanup registry.
     drop(segment);
@@ -116,19 +116,17 @@ fn named_shm(n: usize, bytes: usize) -> Result<()> {
 }
 
 /// `bench-child`: the spawned child of `named-shm`. It knows only the name and n.
-pub fn child(name: Option<&str>, n: Option<u64>, parent: Pid) -> Result<()> {
-    cleanup::child_start(parent)?;
+pub fn child(name: Option<&str>, n: Option<u64>) -> Result<()> {
     let name = name.context("the child needs --name")?;
     let n = usize::try_from(n.context("the child needs --n")?)?;
     let shmem = segment::open(name)?;
-    cleanup::child_fault();
     check_length(length(&shmem), n)?;
-    bench_protocol::report_child_peak();
+    bench::report_child_peak();
     Ok(())
 }
 
 fn copy_in(n: usize, bytes: usize) -> Result<()> {
-    let original = bench_protocol::ones(n);
+    let original = bench::ones(n);
     // The extra step: a second array's worth of shared pages, and one memcpy.
     let shared = SharedMapping::new(bytes)?;
     {
@@ -147,42 +145,16 @@ fn copy_in(n: usize, bytes: usize) -> Result<()> {
 
 /// Fork a child that runs `check` (it only reads a length), and wait for it.
 fn fork_and_wait(check: impl FnOnce() -> Result<()>) -> Result<()> {
-    let parent = getpid();
-    // Anything still buffered would be printed twice, once by each process.
-    std::io::stdout().flush()?;
-    // SAFETY: the child gets a copy of this process with only this thread. The
-    // other thread (cleanup.rs) is parked in sigwait holding no lock, except
-    // while it handles a signal, and then the parent is exiting and the child
-    // dies by its parent-death signal. The child only reads a length, prints
-    // (no other thread holds stdout) and may allocate an error message (glibc
-    // resets its malloc locks in a fork child). It leaves with `process::exit`,
-    // even after a panic, so it never returns into the parent's code and no
-    // destructor of the parent's objects runs twice.
-    match unsafe { fork() }.context("fork failed")? {
-        ForkResult::Child => {
-            let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
-                cleanup::child_start(parent)?;
-                cleanup::child_fault();
-                check()?;
-                bench_protocol::report_child_peak();
-                Ok(())
-            }));
-            let code = match outcome {
-                Ok(Ok(())) => 0,
-                Ok(Err(err)) => {
-                    eprintln!("error: {err:#}");
-                    1
-                }
-                Err(_panic) => 101, // the message is already on stderr
-            };
-            let _ = std::io::stdout().flush();
-            std::process::exit(code);
-        }
-        ForkResult::Parent { child } => {
-            cleanup::watch_child(child);
-            cleanup::wait_child(child)
-        }
-    }
+    // SAFETY: a bench run starts no thread of its own; see plumbing::children::fork.
+    let child = unsafe {
+        children::fork(|| {
+            check()?;
+            bench::report_child_peak();
+            Ok(())
+        })
+    }?;
+    child.wait()?;
+    Ok(())
 }
 
 /// How many f64 values the memory holds: the length the child reads.

@@ -1,67 +1,27 @@
 //! A named POSIX shared-memory segment (`/dev/shm/<name>` on Linux) and the rules
 //! for removing its name.
 //!
-//! `shared_memory::Shmem` unlinks the name in `Drop`, and only in the process
-//! that created it (the "owner"). That is right for the happy path and wrong for
-//! every other one: `process::exit`, a signal or an abort skip `Drop`, and the
-//! segment stays in /dev/shm (in RAM) until someone removes it or the machine
-//! reboots. `NamedSegment` keeps the owner's `Shmem` and the parent's cleanup
-//! registry in step, so that whichever comes first (an early unlink, `Drop`, or
-//! the SIGINT/SIGTERM thread) removes the name exactly once.
+//! `shared_memory::Shmem` unlinks the name in `Drop`, and only in the process that
+//! created it (the "owner"); a signal or `process::exit` skips `Drop`, and the
+//! segment would stay in /dev/shm (in RAM) until removed or the machine reboots.
+//! `NamedSegment` keeps the owner's `Shmem` and the plumbing's cleanup registry in
+//! step, so that whichever comes first (an early unlink, `Drop`, or the signal
+//! thread on Ctrl-C) removes the name exactly once.
 
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::mman::{MmapAdvise, madvise, shm_open, shm_unlink};
 use nix::sys::stat::Mode;
+use plumbing::cleanup;
 use shared_memory::{Shmem, ShmemConf, ShmemError};
 
-use crate::cleanup;
-use crate::memory::Mapped;
-
-/// macOS refuses POSIX shm names longer than 31 bytes (leading slash included);
-/// Linux allows 255. We keep to the portable limit.
-const MAX_NAME_LEN: usize = 31;
-
-/// `--name` parser: "exshm-demo" or "/exshm-demo" both become "/exshm-demo".
-pub fn parse_name(text: &str) -> Result<String, String> {
-    let bare = text.strip_prefix('/').unwrap_or(text);
-    if bare.is_empty() || bare == "." || bare == ".." {
-        return Err("a segment name needs at least one letter or digit".into());
-    }
-    if bare.contains('/') {
-        return Err("a segment name may not contain '/' (except one leading '/')".into());
-    }
-    if !bare.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-        return Err("use only letters, digits, '.', '_' and '-' in a segment name".into());
-    }
-    if bare.len() + 1 > MAX_NAME_LEN {
-        return Err(format!("a segment name may have at most {} characters", MAX_NAME_LEN - 1));
-    }
-    Ok(format!("/{bare}"))
-}
-
-/// Unique per run (two students on one machine must not collide) and short
-/// (macOS allows 31 bytes): "/exshm-<pid>-<8 random hex digits>".
-pub fn default_name() -> String {
-    fresh_name("exshm")
-}
-
-/// "/<prefix>-<pid>-<8 random hex digits>"; the bench uses "exshm-bench", so a
-/// segment it ever left behind says where it came from.
-pub fn fresh_name(prefix: &str) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    // std seeds every RandomState from the OS's random source: enough for a name.
-    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
-    format!("/{prefix}-{}-{:08x}", std::process::id(), random as u32)
-}
-
-/// The file that represents segment `name` on Linux ("/x" -> "/dev/shm/x").
-pub fn dev_shm_path(name: &str) -> String {
-    format!("/dev/shm{name}")
-}
+use crate::mapping::Mapped;
+use crate::names::{dev_shm_path, keep_instructions};
 
 /// The segment the parent created and owns.
 pub struct NamedSegment {
@@ -81,12 +41,10 @@ impl NamedSegment {
     /// Create a new segment of `bytes` bytes holding `value` everywhere, written
     /// through the segment's file instead of through the mapping (the bench's way).
     ///
-    /// Why it is faster: a page that is first touched through a mapping is
-    /// allocated, zeroed by the kernel, and only then overwritten with our values;
-    /// `write` into a tmpfs file allocates each page as it copies a whole page
-    /// into it, and skips the zeroing. Measured here for 800 MB: 0.4 s of CPU
-    /// time against 0.7 s for `create` plus a fill through the mapping. A full
-    /// /dev/shm is still an error (ENOSPC from `write`), never a SIGBUS.
+    /// Why it is faster: a page first touched through a mapping is allocated, zeroed,
+    /// then overwritten; `write` into a tmpfs file allocates each page as it copies
+    /// into it, with no zeroing. For 800 MB here: 0.4 s of CPU time against 0.7 s.
+    /// A full /dev/shm is still an error (ENOSPC from `write`), never a SIGBUS.
     pub fn create_filled(name: &str, bytes: usize, value: f64) -> Result<Self> {
         let segment = Self::create_unallocated(name, bytes, false)?;
         segment.write_everywhere(value)?;
@@ -96,9 +54,13 @@ impl NamedSegment {
     /// A segment with its size set but no page allocated: touching a page that
     /// /dev/shm has no room for would be a SIGBUS, so callers allocate right away.
     fn create_unallocated(name: &str, bytes: usize, replace: bool) -> Result<Self> {
-        // Hold the registry while the segment comes into existence, so that a
-        // Ctrl-C at this moment still finds its name (see cleanup::registry).
-        let mut registry = cleanup::registry();
+        // Created and registered in one step, so that a Ctrl-C at this moment still
+        // finds the name (plumbing::cleanup).
+        let shmem = cleanup::create_segment(name, || Self::create_shmem(name, bytes, replace))?;
+        Ok(NamedSegment { shmem, name: name.to_owned() })
+    }
+
+    fn create_shmem(name: &str, bytes: usize, replace: bool) -> Result<Shmem> {
         if replace {
             // Unlinking only removes the name: a process that still has the old
             // segment mapped keeps its memory, it just cannot be opened any more.
@@ -119,9 +81,7 @@ impl NamedSegment {
             ),
             Err(err) => bail!("cannot create the shared-memory segment {name}: {}", describe(err)),
         };
-        registry.segment = Some(name.to_owned());
-        drop(registry);
-        Ok(NamedSegment { shmem, name: name.to_owned() })
+        Ok(shmem)
     }
 
     /// Allocate every page now. /dev/shm is a tmpfs with a size limit, and
@@ -174,40 +134,74 @@ impl NamedSegment {
         &self.name
     }
 
-    /// The permission bits of /dev/shm/<name>, to show that they are 0600.
-    pub fn mode(&self) -> Result<u32> {
-        let path = dev_shm_path(&self.name);
-        let metadata = std::fs::metadata(&path).with_context(|| format!("cannot stat {path}"))?;
-        Ok(metadata.permissions().mode() & 0o777)
-    }
-
     /// Remove the name now. The memory stays until the last process unmaps it;
     /// only new `open`s by name fail from here on.
     pub fn unlink(&mut self) -> Result<()> {
-        let mut registry = cleanup::registry();
-        if self.shmem.is_owner() {
-            match shm_unlink(self.name.as_str()) {
-                // ENOENT: someone else (`rm`, another program) removed it already.
-                Ok(()) | Err(Errno::ENOENT) => {}
-                Err(err) => {
-                    return Err(err).with_context(|| format!("cannot unlink {}", self.name));
+        let (name, shmem) = (&self.name, &mut self.shmem);
+        cleanup::forget_segment(name, || {
+            if shmem.is_owner() {
+                match shm_unlink(name.as_str()) {
+                    // ENOENT: someone else (`rm`, another program) removed it already.
+                    Ok(()) | Err(Errno::ENOENT) => {}
+                    Err(err) => return Err(err).with_context(|| format!("cannot unlink {name}")),
                 }
+                // Not the owner any more: `Drop` must not unlink the name a second
+                // time, when it might already belong to someone else's new segment.
+                shmem.set_owner(false);
             }
-            // Not the owner any more: `Drop` must not unlink the name a second
-            // time, when it might already belong to someone else's new segment.
-            self.shmem.set_owner(false);
-        }
-        registry.segment = None;
-        Ok(())
+            Ok(())
+        })
     }
 
-    /// Leave the segment in /dev/shm after this process exits (`--keep`).
-    pub fn keep(&mut self) {
-        let mut registry = cleanup::registry();
-        self.shmem.set_owner(false);
-        registry.segment = None;
+    /// Leave the segment in /dev/shm after this process exits (`--keep`), and say
+    /// how to open it from Python. Returns what became of it, for the verdict.
+    pub fn keep(mut self, n: usize) -> &'static str {
+        let shmem = &mut self.shmem;
+        let _ = cleanup::forget_segment(&self.name, || {
+            shmem.set_owner(false);
+            Ok(())
+        });
+        keep_instructions(&self.name, n);
+        "is kept (--keep)"
+    }
+
+    /// Python's `shm.close(); shm.unlink()`: unmap, and remove the name unless it
+    /// went already. Returns what became of it, for the verdict, once checked.
+    pub fn close(mut self) -> Result<&'static str> {
+        self.unlink()?;
+        let path = dev_shm_path(&self.name);
+        drop(self);
+        ensure!(!Path::new(&path).exists(), "expected {path} to be gone, but it is still there");
+        Ok("is gone")
+    }
+
+    /// Passes the child's lines on, and unlinks the name as soon as the child says
+    /// it has the segment mapped ([`ATTACHED`]), unless `keep`. An external child
+    /// says so with the same line; one that never does keeps the name to the end.
+    ///
+    /// Why so early: a name is only needed to *find* the segment. Once both
+    /// processes have it mapped, the memory lives on without a name until the last
+    /// one unmaps it, and no crash of ours can leave the name behind any more.
+    pub fn unlink_once_attached(&mut self, child_output: impl Read, keep: bool) -> Result<()> {
+        for line in BufReader::new(child_output).lines() {
+            let line = line.context("cannot read the child's output")?;
+            let attached = line.starts_with(ATTACHED) && !keep;
+            if attached {
+                self.unlink()?; // before the line is shown: what it says is done
+            }
+            println!("{line}");
+            if attached {
+                println!(
+                    "parent: the child has it mapped, so the name is no longer needed: unlinked it now"
+                );
+            }
+        }
+        Ok(())
     }
 }
+
+/// The first line a child prints once it has the segment mapped.
+pub const ATTACHED: &str = "child: attached to";
 
 impl Mapped for NamedSegment {
     fn start(&self) -> *mut u8 {

@@ -49,7 +49,7 @@ fn a_child_killed_in_copy_in_fails_the_parent_promptly() {
     assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
     assert_eq!(
         error_lines(&outcome.stderr),
-        ["error: the child process failed: was killed by signal 9 (SIGKILL)"]
+        ["error: the child process was killed by signal 9 (SIGKILL)"]
     );
 }
 
@@ -140,11 +140,15 @@ fn more_bad_input_is_one_clear_error() {
 fn opening_a_missing_segment_is_one_clear_error() {
     let name = format!("/exshm-t{}-missing", std::process::id());
     let parent = std::process::id().to_string();
-    let run = start(&["child-named", "--name", &name, "--n", "10", "--parent-pid", &parent], None);
+    let run =
+        Launch::new(BIN, "examples-shm-faults", &["child-named", "--name", &name, "--n", "10"])
+            .env("EXAMPLES_PARENT_PID", &parent)
+            .start();
     let outcome = finish(run);
     assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
+    // A child's error line names the child: the one `error:` line is the parent's.
     assert_eq!(
-        error_lines(&outcome.stderr),
-        [format!("error: there is no shared-memory segment named {name}").as_str()]
+        outcome.stderr.lines().collect::<Vec<_>>(),
+        [format!("child: error: there is no shared-memory segment named {name}").as_str()]
     );
 }

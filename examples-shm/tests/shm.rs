@@ -366,7 +366,7 @@ fn a_killed_child_is_a_clear_error_and_nothing_is_left() {
         assert_eq!(done.code(), Some(1), "{args:?}: {done:?}");
         assert_eq!(
             done.error_lines(),
-            ["error: the child process failed: was killed by signal 9 (SIGKILL)"],
+            ["error: the child process was killed by signal 9 (SIGKILL)"],
             "{done:?}"
         );
         assert_nothing_left(&marker, Some(&name));
@@ -498,7 +498,7 @@ fn bench_prints_one_line_per_method_and_leaves_no_segment_even_when_it_fails() {
         let done = run(&["bench", "--n", "1000", "--repeats", "1"], Some(fault), &marker);
         assert_eq!(done.code(), Some(1), "{fault}: {done:?}");
         let expected = format!(
-            "error: the named-shm run failed (exit status: 1): error: the child process failed: {status}"
+            "error: the named-shm run failed: exit status 1: error: the child process failed: {status}"
         );
         assert_eq!(done.error_lines(), [expected.as_str()], "{done:?}");
         assert_eq!(done.stdout.lines().count(), 3, "only the floors: {done:?}");

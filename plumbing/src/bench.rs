@@ -97,7 +97,7 @@ fn one_run(method: &str, n: u64) -> Result<(String, String, Result<()>)> {
 }
 
 /// `bench`'s flag, the same in every program.
-#[derive(clap::Args, Debug, Clone, Copy)]
+#[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BenchArgs {
     /// Timed runs per method, after one warm-up
     #[arg(long, default_value_t = DEFAULT_REPEATS, value_parser = clap::value_parser!(u32).range(1..))]

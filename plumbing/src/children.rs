@@ -188,7 +188,8 @@ pub fn run_all(commands: Vec<Command>) -> Result<Vec<Duration>> {
     Ok(finished)
 }
 
-/// Forks a child that runs `task` and exits: Python's `fork` start method.
+/// Forks a child that runs `task` and exits: Python's `fork` start method. The
+/// parent calls it "the child process"; it calls itself "child".
 ///
 /// The child starts as a copy of this process: the same memory at the same
 /// addresses (copy-on-write: a page is copied the first time either side writes
@@ -207,7 +208,7 @@ pub fn run_all(commands: Vec<Command>) -> Result<Vec<Duration>> {
 ///
 /// What the caller promises: no thread it started itself is running (the lesson
 /// programs start none), and `task` relies on nothing that such a thread would do.
-pub unsafe fn fork(label: &str, task: impl FnOnce() -> Result<()>) -> Result<Child> {
+pub unsafe fn fork(task: impl FnOnce() -> Result<()>) -> Result<Child> {
     on_the_main_thread()?;
     cleanup::install()?;
     // Anything still in our output buffer would be printed twice, once by each.
@@ -217,13 +218,13 @@ pub unsafe fn fork(label: &str, task: impl FnOnce() -> Result<()>) -> Result<Chi
     let mut registry = cleanup::registry();
     // SAFETY: the function's contract above.
     match unsafe { nix::unistd::fork() }.context("fork failed")? {
-        ForkResult::Child => forked_child(label, parent, blocked, task),
+        ForkResult::Child => forked_child(parent, blocked, task),
         ForkResult::Parent { child } => {
             registry.children.push(child);
             drop(registry);
             drop(blocked);
             Ok(Child {
-                label: label.to_owned(),
+                label: "the child process".to_owned(),
                 pid: child,
                 started: Instant::now(),
                 command: None,
@@ -237,20 +238,18 @@ pub unsafe fn fork(label: &str, task: impl FnOnce() -> Result<()>) -> Result<Chi
 }
 
 /// The forked child's whole life: the child's rules, the task, and `exit`.
-fn forked_child(
-    label: &str,
-    parent: Pid,
-    blocked: SignalsBlocked,
-    task: impl FnOnce() -> Result<()>,
-) -> ! {
+fn forked_child(parent: Pid, blocked: SignalsBlocked, task: impl FnOnce() -> Result<()>) -> ! {
+    let label = "child";
     blocked.default_actions_in_child();
     crate::set_role(label);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
         ensure!(getppid() == parent, "the parent process {parent} is gone");
-        crate::faults::child_fault(label);
-        task()
+        crate::faults::child_starts(label);
+        task()?;
+        crate::faults::child_is_done();
+        Ok(())
     }));
     let code = match outcome {
         Ok(Ok(())) => 0,
@@ -282,11 +281,14 @@ pub fn as_child(label: &str, task: impl FnOnce() -> Result<()>) -> Result<()> {
         })?;
     // [`start`] asked for it before `exec`; a parent that is not this program may not
     // have. Asking twice costs nothing.
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("cannot set the parent-death signal")?;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .context("cannot set the parent-death signal")?;
     // If the parent died before the request took effect, our parent is another process.
     ensure!(getppid().as_raw() == parent, "the parent process {parent} is gone");
-    crate::faults::child_fault(label);
-    task()
+    crate::faults::child_starts(label);
+    task()?;
+    crate::faults::child_is_done();
+    Ok(())
 }
 
 impl Child {

@@ -1,14 +1,19 @@
 //! The test suite's switches for making a process fail on purpose; not a user
 //! feature, and not in any `--help`.
 //!
-//! `EXAMPLES_CHILD_FAULT` is read by every child as it starts its task (after it
-//! has called back, for the programs whose children connect to their parent):
+//! `EXAMPLES_CHILD_FAULT` is read by every child:
 //!
-//! - `exit`: say so on standard error and exit with status 3;
-//! - `panic`: panic, as a bug would;
-//! - `sleep`: sleep 60 s, so that a test can interrupt or kill the run mid-scene.
+//! - `exit`: as the child starts its task, say so on standard error and exit with
+//!   status 3;
+//! - `panic`: as the child starts its task, panic, as a bug would;
+//! - `sleep`: once the child has done its task, sleep 60 s before ending, so that a
+//!   test can interrupt or kill the run at the latest moment of a scene, when
+//!   everything the scene makes exists.
 //!
-//! `EXAMPLES_SERVER_FAULT` does the same in a server process, once it serves.
+//! (A child that calls back to its parent starts its task once it has called back.)
+//!
+//! `EXAMPLES_SERVER_FAULT` does the same in a server process, once it serves: all
+//! three act at that moment.
 
 use std::io::Write;
 use std::time::Duration;
@@ -18,9 +23,18 @@ pub const CHILD: &str = "EXAMPLES_CHILD_FAULT";
 /// The switch for server processes.
 pub const SERVER: &str = "EXAMPLES_SERVER_FAULT";
 
-/// Acts on [`CHILD`], if set: called by the plumbing as a child starts its task.
-pub(crate) fn child_fault(who: &str) {
-    act_on(CHILD, who);
+/// `exit` and `panic` of [`CHILD`]: called by the plumbing as a child starts its task.
+pub(crate) fn child_starts(who: &str) {
+    if std::env::var(CHILD).as_deref() != Ok("sleep") {
+        act_on(CHILD, who);
+    }
+}
+
+/// `sleep` of [`CHILD`]: called by the plumbing once a child has done its task.
+pub(crate) fn child_is_done() {
+    if std::env::var(CHILD).as_deref() == Ok("sleep") {
+        std::thread::sleep(Duration::from_secs(60));
+    }
 }
 
 /// Acts on [`SERVER`], if set: called by a server once it serves.

@@ -1,4 +1,5 @@
-//! The memory this program shares, and typed ndarray views of it.
+//! The memory this program shares without a name (the tutorial's `RawArray`), and
+//! typed ndarray views of any mapping, named or not.
 //!
 //! A mapping is only bytes at an address. Treating them as `n` f64 values is a
 //! promise the compiler cannot check, and another process writing them is
@@ -105,33 +106,4 @@ impl Drop for SharedMapping {
         // left: views borrow `self`, and `drop` has it mutably.
         let _ = unsafe { munmap(self.ptr, self.len) };
     }
-}
-
-/// `--n` as (elements, bytes per array), refused before anything is allocated
-/// if `arrays` such arrays cannot fit in this machine's available memory.
-pub fn array_size(n: u64, arrays: u64) -> Result<(usize, usize)> {
-    let too_big = || format!("an array of {n} f64 values is too large for this machine");
-    let bytes = n.checked_mul(8).filter(|b| *b <= isize::MAX as u64).with_context(too_big)?;
-    let total = bytes.checked_mul(arrays).with_context(too_big)?;
-    if let Some(available) = mem_available() {
-        let arrays = match arrays {
-            1 => format!("an array of {n} f64 values needs"),
-            k => format!("{k} arrays of {n} f64 values need"),
-        };
-        ensure!(
-            total <= available,
-            "{arrays} {} MB, but only {} MB of memory is available; choose a smaller --n",
-            total / 1_000_000,
-            available / 1_000_000
-        );
-    }
-    Ok((usize::try_from(n).with_context(too_big)?, usize::try_from(bytes).with_context(too_big)?))
-}
-
-/// MemAvailable from /proc/meminfo, in bytes (None where there is no such file).
-fn mem_available() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
 }
