@@ -122,6 +122,7 @@ struct Measured {
 fn run(cli: Cli) -> Result<()> {
     let Task::Bench { n, repeats, python, no_python, programs, dry_run } = cli.task;
     let root = workspace_root()?;
+    let target = target_directory(&root)?;
     let programs: Vec<String> = if programs.is_empty() {
         PROGRAMS.iter().map(|p| p.to_string()).collect()
     } else {
@@ -139,7 +140,7 @@ fn run(cli: Cli) -> Result<()> {
     let mut rust = Vec::new();
     let mut every_line = Vec::new();
     for program in &programs {
-        let binary = root.join("target/release").join(format!("examples-{program}"));
+        let binary = target.join("release").join(format!("examples-{program}"));
         eprintln!("running examples-{program} bench --n {n} --repeats {repeats}");
         let rows = bench_rows(Command::new(&binary).args([
             "bench",
@@ -211,6 +212,20 @@ fn check(status: std::process::ExitStatus, what: &str) -> Result<()> {
         bail!("{what} failed: {status}");
     }
     Ok(())
+}
+
+/// Where cargo puts what it builds: `target/` unless CARGO_TARGET_DIR or a config
+/// says otherwise, so it is asked rather than assumed.
+fn target_directory(root: &Path) -> Result<PathBuf> {
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("could not run cargo metadata")?;
+    check(output.status, "cargo metadata")?;
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let dir = metadata["target_directory"].as_str().context("cargo metadata gave no target_directory")?;
+    Ok(PathBuf::from(dir))
 }
 
 fn workspace_root() -> Result<PathBuf> {
