@@ -4,7 +4,6 @@
 //! inherits) and its own empty TMPDIR; afterwards no process of the run may be left
 //! and TMPDIR must still be empty.
 
-use std::os::unix::process::ExitStatusExt;
 use std::thread;
 use std::time::Duration;
 
@@ -19,12 +18,9 @@ fn start(args: &[&str], fault: Option<&str>) -> Run {
     Launch::new(BIN, "examples-argument-faults", args).child_fault(fault).default_signals().start()
 }
 
-/// SIGINT and SIGTERM to the parent, mid-scene, while its child works.
-///
-/// This program has nothing to remove but its child, and the child dies with the
-/// parent by its parent-death signal. So the parent keeps the default action
-/// (it ends, killed by the signal, as a shell reports it) and the test's claim is
-/// that nothing survives it.
+/// SIGINT and SIGTERM to the parent, mid-scene, while its child works: the
+/// plumbing's cleanup stops and reaps the child, says so in one line, and exits
+/// with 128 + the signal's number, as every program does; nothing survives it.
 #[test]
 fn sigint_and_sigterm_to_the_parent_leave_nothing() {
     for scene in ["argument", "inherit"] {
@@ -38,12 +34,14 @@ fn sigint_and_sigterm_to_the_parent_leave_nothing() {
             run.signal_parent(signal);
             let outcome = run.finish();
             assert_eq!(
-                outcome.status.signal(),
-                Some(signal as i32),
+                outcome.status.code(),
+                Some(128 + signal as i32),
                 "{scene} {signal}: {:?} {}",
                 outcome.status,
                 outcome.stderr
             );
+            let expected = format!("error: interrupted by {signal}; cleaned up");
+            assert_eq!(error_lines(&outcome.stderr), [expected.as_str()], "{scene}");
             assert!(!outcome.stdout.contains("verdict:"), "{}", outcome.stdout);
             assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
         }
@@ -64,7 +62,7 @@ fn a_child_killed_mid_scene_fails_the_parent_promptly() {
         assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
         assert_eq!(
             error_lines(&outcome.stderr),
-            ["error: the child process failed: it was killed by signal 9 (SIGKILL)"],
+            ["error: the child process was killed by signal 9 (SIGKILL)"],
             "{scene}"
         );
     }
@@ -124,12 +122,22 @@ fn more_bad_input_is_one_clear_error() {
 /// task.
 #[test]
 fn a_child_whose_parent_is_gone_stops_at_once() {
-    let outcome = start(&["child-argument", "--parent", "1"], None).finish();
+    let outcome = Launch::new(BIN, "examples-argument-faults", &["child-argument"])
+        .env("EXAMPLES_PARENT_PID", "1")
+        .start()
+        .finish();
     assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
     assert!(
-        outcome.stderr.contains("error: the parent process has already exited"),
+        outcome.stderr.contains("child: error: the parent process 1 is gone"),
         "{}",
         outcome.stderr
     );
     assert!(!outcome.stdout.contains("child:"), "{}", outcome.stdout);
+}
+
+/// `| head`: standard output closed early, by the parent's line or a child's.
+#[test]
+fn a_closed_standard_output_ends_the_run_quietly() {
+    let lines = [1, 2, 4, 10, 20, 30];
+    test_support::check_closed_output(BIN, "examples-argument-head", &["--n", "300"], &lines);
 }

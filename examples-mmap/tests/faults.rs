@@ -154,3 +154,10 @@ fn more_bad_paths_and_input_are_one_clear_error() {
         assert!(errors[0].starts_with(&expected), "{}", outcome.stderr);
     }
 }
+
+/// `| head`: standard output closed early, by the parent's line or a child's.
+#[test]
+fn a_closed_standard_output_ends_the_run_quietly() {
+    let args = ["--n", "100000", "--children", "4"];
+    test_support::check_closed_output(BIN, "examples-mmap-head", &args, &[1, 3, 4, 9, 15, 25]);
+}

@@ -152,3 +152,10 @@ fn opening_a_missing_segment_is_one_clear_error() {
         [format!("child: error: there is no shared-memory segment named {name}").as_str()]
     );
 }
+
+/// `| head`: standard output closed early, by the parent's line or a child's.
+#[test]
+fn a_closed_standard_output_ends_the_run_quietly() {
+    let args = ["--n", "100000"];
+    test_support::check_closed_output(BIN, "examples-shm-head", &args, &[1, 3, 4, 6, 15, 18]);
+}

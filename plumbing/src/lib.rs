@@ -23,6 +23,7 @@ pub mod cleanup;
 pub mod faults;
 pub mod room;
 pub mod show;
+pub mod verdict;
 
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -93,3 +93,9 @@ fn peak_of(who: UsageWho) -> u64 {
     // ru_maxrss is in KiB on Linux.
     getrusage(who).map_or(0, |usage| u64::try_from(usage.max_rss()).unwrap_or(0) * 1024)
 }
+
+/// Page faults this process took that needed no disk: for a forked child writing
+/// memory it inherited, mostly the kernel copying a shared page (copy-on-write).
+pub fn minor_page_faults() -> i64 {
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0, |usage| usage.minor_page_faults())
+}

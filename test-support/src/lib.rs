@@ -45,6 +45,7 @@ pub struct Launch {
     count: usize,
     own_tmpdir: PathBuf,
     tmpdir: Option<PathBuf>,
+    close_output_after: Option<usize>,
 }
 
 impl Launch {
@@ -71,7 +72,7 @@ impl Launch {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        Launch { command, marker, count, own_tmpdir, tmpdir: None }
+        Launch { command, marker, count, own_tmpdir, tmpdir: None, close_output_after: None }
     }
 
     /// Sets EXAMPLES_CHILD_FAULT (`exit`, `panic` or `sleep`) for the run's
@@ -129,6 +130,14 @@ impl Launch {
         self
     }
 
+    /// Reads only the first `lines` lines of the program's standard output, then
+    /// closes it, as `| head -n LINES` does: the program's next write finds nobody
+    /// reading.
+    pub fn close_output_after(mut self, lines: usize) -> Launch {
+        self.close_output_after = Some(lines);
+        self
+    }
+
     /// Starts the run, with its stdout read line by line as it arrives (so a test
     /// can wait for a line) and its stderr read whole.
     pub fn start(mut self) -> Run {
@@ -138,8 +147,10 @@ impl Launch {
         let mut process = self.command.spawn().expect("the program starts");
         let stdout = process.stdout.take().unwrap();
         let (sender, lines) = mpsc::channel();
+        let most = self.close_output_after.unwrap_or(usize::MAX);
         thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            // Returning drops the reader: with `close_output_after`, the pipe closes.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok).take(most) {
                 let _ = sender.send(line);
             }
         });
@@ -360,4 +371,23 @@ fn nothing_left(marker: &str) -> Result<(), Vec<i32>> {
 /// so tests count and compare these.
 pub fn error_lines(stderr: &str) -> Vec<&str> {
     stderr.lines().filter(|l| l.starts_with("error:")).collect()
+}
+
+/// The program run with `args`, its standard output closed after the first `lines`
+/// lines (as `| head -n LINES` does), for each count in `after`: every run must end
+/// quietly, with status 141 (128 + SIGPIPE, as the shell reports a tool that a
+/// closed pipe stopped), nothing on standard error, and nothing left behind.
+pub fn check_closed_output(bin: &str, name: &str, args: &[&str], after: &[usize]) {
+    for &lines in after {
+        let outcome = Launch::new(bin, name, args).close_output_after(lines).start().finish();
+        assert_eq!(
+            outcome.status.code(),
+            Some(141),
+            "{args:?} | head -{lines}: {:?}\n{}",
+            outcome.status,
+            outcome.stderr
+        );
+        assert_eq!(outcome.stderr, "", "{args:?} | head -{lines}");
+        assert_eq!(outcome.stdout.lines().count(), lines, "{args:?} | head -{lines}");
+    }
 }

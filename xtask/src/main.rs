@@ -224,7 +224,8 @@ fn target_directory(root: &Path) -> Result<PathBuf> {
         .context("could not run cargo metadata")?;
     check(output.status, "cargo metadata")?;
     let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-    let dir = metadata["target_directory"].as_str().context("cargo metadata gave no target_directory")?;
+    let dir =
+        metadata["target_directory"].as_str().context("cargo metadata gave no target_directory")?;
     Ok(PathBuf::from(dir))
 }
 

@@ -1,0 +1,52 @@
+//! The scenes, one file each, in the tutorial's order, and the helpers they share.
+
+pub mod argument;
+pub mod inherit;
+
+use anyhow::Result;
+use plumbing::room;
+
+use crate::Scene;
+
+/// Runs `scenes` in order, each under its heading.
+pub fn run(scenes: &[Scene], n: u64) -> Result<()> {
+    for (i, scene) in scenes.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        match scene {
+            Scene::Argument => {
+                println!(
+                    "=== argument: the child gets a serialized copy as its argument (spawn) ==="
+                );
+                argument::parent(n)?;
+            }
+            _ => {
+                println!(
+                    "=== inherit: the child is a fork and inherits the array copy-on-write ==="
+                );
+                inherit::parent(n)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The shape (n, n), or a clear error if `copies` such arrays cannot fit in memory.
+/// Checked before allocating, so a typo in `--n` is an error message, not an
+/// out-of-memory kill.
+pub fn checked_shape(n: u64, copies: u64) -> Result<(usize, usize)> {
+    let bytes = room::array_bytes(n, n.checked_mul(n), size_of::<f64>())?;
+    room::check_memory(n, bytes, copies, "the parent's and the child's")?;
+    let n = usize::try_from(n)?; // n fits, since n * n does
+    Ok((n, n))
+}
+
+/// "parent: peak memory so far: 805 MB": the most this process has held at once.
+pub fn report_peak_memory() {
+    println!("parent: peak memory so far: {} MB", room::peak() / 1_000_000);
+}
+
+pub fn megabytes(bytes: usize) -> usize {
+    bytes / 1_000_000
+}
