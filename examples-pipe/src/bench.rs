@@ -15,22 +15,21 @@
 
 use std::fs::File;
 use std::io::{IoSlice, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::{Child, Command};
 
 use anyhow::{Context, Result, bail, ensure};
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, FdFlag, OFlag, SpliceFFlags, fcntl, vmsplice};
+use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, vmsplice};
 use nix::unistd::pipe2;
+use plumbing::bench;
+use plumbing::children::{self, hand_over, handed_over, this_program};
 
-use crate::frame;
-use crate::plumbing::describe;
+use crate::{channel, frame};
 
 pub const METHODS: [&str; 2] = ["floor", "pipe"];
 
 /// One run of `method`, timed by the protocol, in this fresh process.
 pub fn run_once(method: &str, n: usize) -> Result<()> {
-    bench_protocol::time_one_run(|| match method {
+    bench::time_one_run(|| match method {
         "floor" => floor(n),
         "pipe" => pipe(n),
         other => bail!("unknown bench method {other:?}; the methods are {METHODS:?}"),
@@ -38,7 +37,7 @@ pub fn run_once(method: &str, n: usize) -> Result<()> {
 }
 
 fn floor(n: usize) -> Result<()> {
-    let data = bench_protocol::ones(n);
+    let data = bench::ones(n);
     let len = std::hint::black_box(&data).len();
     ensure!(len == n, "expected {n} values, but found {len}");
     Ok(())
@@ -46,25 +45,26 @@ fn floor(n: usize) -> Result<()> {
 
 /// The parent's side: ones, a pipe, a child on its read end, one frame, wait.
 fn pipe(n: usize) -> Result<()> {
-    let data = bench_protocol::ones(n);
+    let data = bench::ones(n);
     let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).context("creating the pipe")?;
     // 1 MiB instead of 64 KiB: 16 times fewer rounds of "the parent fills the pipe and
     // sleeps, the child drains it and sleeps". Only a speed-up: if the kernel refuses,
     // the default buffer carries the same bytes.
-    if let Some(max) = crate::pipe_max_size() {
+    if let Some(max) = channel::pipe_max_size() {
         let _ = fcntl(&write_end, FcntlArg::F_SETPIPE_SZ(max));
     }
-    let mut child = spawn_child(n, read_end)?;
+    let mut command = this_program(["bench-child", "--n", &n.to_string()])?;
+    hand_over(&mut command, &read_end);
+    let child = children::start("the child process", command)?;
+    // Our copy must go, or a write into a pipe whose child died would block forever.
+    drop(read_end);
 
     let mut out = File::from(write_end);
     let sent = send_frame(&mut out, &data);
     // Closing the write end is the child's end-of-file after the frame.
     drop(out);
-
     // Wait before judging the send: a dead child is the cause, EPIPE only its symptom.
-    let status = child.wait().context("waiting for the child")?;
-    ensure!(status.success(), "the child process failed: {}", describe(status));
-    sent.context("sending the array to the child")
+    child.wait_then(sent.context("sending the array to the child"))
 }
 
 /// Sends the lesson's frame: the header with `write`, the data with `vmsplice`.
@@ -93,23 +93,9 @@ fn send_frame(out: &mut File, data: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// Starts this program as `bench-child`, with the read end as its one inherited fd.
-fn spawn_child(n: usize, read_end: OwnedFd) -> Result<Child> {
-    fcntl(&read_end, FcntlArg::F_SETFD(FdFlag::empty())).context("passing the read end on")?;
-    let child = Command::new(std::env::current_exe().context("finding our own program")?)
-        .arg("bench-child")
-        .args(["--fd", &read_end.as_raw_fd().to_string()])
-        .args(["--n", &n.to_string()])
-        .spawn()
-        .context("starting the child process")?;
-    // Our copy must go, or a write into a pipe whose child died would block forever.
-    drop(read_end);
-    Ok(child)
-}
-
 /// The child's side: receive the frame into one buffer and check the length.
-pub fn child(fd: i32, n: usize) -> Result<()> {
-    let mut input = File::from(crate::take_inherited_fd(fd)?);
+pub fn child(n: usize) -> Result<()> {
+    let mut input = File::from(handed_over()?);
     let shape = frame::read_header(&mut input)?;
     // The length check: the header must announce exactly n values, the data must fill
     // all n of them, and the stream must end right after.
@@ -117,10 +103,9 @@ pub fn child(fd: i32, n: usize) -> Result<()> {
     // The receive buffer, allocated once: fresh zero pages advised to be huge, so the
     // kernel faults in about 400 pages of 2 MiB while `read` copies into them, rather
     // than 195,000 of 4 KiB. (With 4 KiB pages a run takes about 2.5 times as long.)
-    let mut data = bench_protocol::zeros(n);
+    let mut data = bench::zeros(n);
     frame::read_values_into(&mut input, &mut data).context("receiving the array")?;
     frame::expect_end(&mut input)?;
-    bench_protocol::report_child_peak();
-    std::io::stdout().flush()?;
+    bench::report_child_peak();
     Ok(())
 }

@@ -17,9 +17,9 @@ fn start(args: &[&str], fault: Option<&str>) -> Run {
     Launch::new(BIN, "examples-pipe-faults", args).child_fault(fault).start()
 }
 
-/// The child, asleep before it sends anything, is killed: the parent reads an
-/// early end of the stream, and reports the death (the cause) rather than the short
-/// stream (the symptom), in one line, within a few seconds.
+/// The child, asleep once it has done its task, is killed: the parent reports the
+/// death in one line, within a few seconds (a stream cut short by it would be only
+/// the symptom, added in brackets).
 #[test]
 fn a_child_killed_mid_scene_fails_the_parent_promptly() {
     let mut run = start(&["pipe", "--n", "50"], Some("sleep"));
@@ -31,7 +31,7 @@ fn a_child_killed_mid_scene_fails_the_parent_promptly() {
     let errors = error_lines(&outcome.stderr);
     assert_eq!(errors.len(), 1, "{}", outcome.stderr);
     assert!(
-        errors[0].starts_with("error: the child process failed: killed by signal 9 (SIGKILL)"),
+        errors[0].starts_with("error: the child process was killed by signal 9 (SIGKILL)"),
         "{}",
         outcome.stderr
     );
@@ -92,4 +92,11 @@ fn more_bad_input_is_one_clear_error() {
         );
         assert!(!outcome.stdout.contains("child:"), "{args:?}: {}", outcome.stdout);
     }
+}
+
+/// `| head`: standard output closed early, by the parent's line or the child's.
+#[test]
+fn a_closed_standard_output_ends_the_run_quietly() {
+    let lines = [1, 2, 5, 9, 12, 14];
+    test_support::check_closed_output(BIN, "examples-pipe-head", &["--n", "300"], &lines);
 }

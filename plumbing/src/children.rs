@@ -27,6 +27,7 @@
 
 use std::ffi::OsStr;
 use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{ChildStderr, ChildStdin, ChildStdout, Command};
@@ -42,6 +43,8 @@ use crate::cleanup::{self, SignalsBlocked};
 
 /// The variable through which a child learns its parent's pid.
 const PARENT_VARIABLE: &str = "EXAMPLES_PARENT_PID";
+/// The variable through which a child learns the descriptor handed over to it.
+const HANDED_OVER_VARIABLE: &str = "EXAMPLES_HANDED_OVER_FD";
 /// The variable that tells a child's error which `--child-cmd` it was.
 const COMMAND_VARIABLE: &str = "EXAMPLES_CHILD_COMMAND";
 
@@ -91,6 +94,46 @@ where
     command.arg("sh").args(args); // "sh" is $0; the arguments are $1, $2, ...
     command.env(COMMAND_VARIABLE, cmd);
     command
+}
+
+/// Lets the child started by `command` inherit `fd` (an end of a pipe, say), and
+/// nothing else of ours: every descriptor this program opens is close-on-exec, and
+/// this one stays open across `exec` only in the child. The child finds it with
+/// [`handed_over`].
+pub fn hand_over(command: &mut Command, fd: &impl AsRawFd) {
+    let raw = fd.as_raw_fd();
+    command.env(HANDED_OVER_VARIABLE, raw.to_string());
+    let inheritable = move || -> std::io::Result<()> {
+        // SAFETY: `raw` is open in the child: a copy of the parent's, which the
+        // caller keeps open until the child has started.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) };
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+        Ok(())
+    };
+    // SAFETY: runs in the forked child before `exec`: one fcntl, async-signal-safe,
+    // on the child's own copy of the descriptor table; nothing is allocated.
+    unsafe { command.pre_exec(inheritable) };
+}
+
+/// In the child: the descriptor its parent handed over, checked through /proc to be
+/// an open pipe or socket (and not standard input, output or error).
+pub fn handed_over() -> Result<OwnedFd> {
+    let fd: i32 = std::env::var(HANDED_OVER_VARIABLE)
+        .ok()
+        .and_then(|fd| fd.parse().ok())
+        .context("no descriptor was handed over to this child")?;
+    ensure!(fd > 2, "the handed-over descriptor must be 3 or higher, not {fd}");
+    let target = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .with_context(|| format!("descriptor {fd} is not open in the child"))?;
+    let target = target.to_string_lossy();
+    ensure!(
+        target.starts_with("pipe:") || target.starts_with("socket:"),
+        "descriptor {fd} is {target}, not a pipe or a socket"
+    );
+    // SAFETY: the descriptor is open (checked above) and the parent left it open for
+    // this process alone; nothing else in this program owns it, so this OwnedFd is its
+    // only owner and closes it exactly once.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `--child-cmd` must name something to run (a clap value parser).
@@ -286,7 +329,11 @@ pub fn as_child(label: &str, task: impl FnOnce() -> Result<()>) -> Result<()> {
     // If the parent died before the request took effect, our parent is another process.
     ensure!(getppid().as_raw() == parent, "the parent process {parent} is gone");
     crate::faults::child_starts(label);
+    let relay = crate::faults::cut_short()?;
     task()?;
+    if let Some(relay) = relay {
+        let _ = relay.join();
+    }
     crate::faults::child_is_done();
     Ok(())
 }
@@ -308,6 +355,18 @@ impl Child {
         let status = self.wait_status()?;
         self.check(status)?;
         Ok(self.started.elapsed())
+    }
+
+    /// Waits for the child (`join()`), then gives the parent's own `outcome` of its
+    /// conversation with it. A child that failed is the real story, and what the
+    /// parent saw of it (a broken pipe, a stream cut short) only the symptom, added
+    /// in brackets; so the child is waited for before the parent's result is judged.
+    pub fn wait_then<T>(self, outcome: Result<T>) -> Result<T> {
+        match (self.wait(), outcome) {
+            (Err(failed), Err(symptom)) => bail!("{failed:#} ({symptom:#})"),
+            (Err(failed), Ok(_)) => Err(failed),
+            (Ok(_), outcome) => outcome,
+        }
     }
 
     /// Waits for the child to end, and returns how: `Ok` for exit status 0.

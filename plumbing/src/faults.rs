@@ -10,6 +10,11 @@
 //!   test can interrupt or kill the run at the latest moment of a scene, when
 //!   everything the scene makes exists.
 //!
+//! - `truncate:N`, for a child that was handed a descriptor (see
+//!   [`crate::children::hand_over`]): only the first N bytes the child writes there
+//!   reach the parent, which then sees the end of the stream, while the child goes
+//!   on as if nothing were wrong: a stream cut short.
+//!
 //! (A child that calls back to its parent starts its task once it has called back.)
 //!
 //! `EXAMPLES_SERVER_FAULT` does the same in a server process, once it serves: all
@@ -46,6 +51,40 @@ pub fn server_fault(who: &str) {
 /// say): None when the tests did not ask for one.
 pub fn asked(variable: &str) -> Option<String> {
     std::env::var(variable).ok()
+}
+
+/// `truncate:N` of [`CHILD`]: the handed-over descriptor is replaced by a pipe to a
+/// thread of this child that passes on the first N bytes and swallows the rest. The
+/// child joins the thread once its task is done.
+pub(crate) fn cut_short() -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
+    use nix::unistd::{dup, dup2, pipe2};
+    use std::io::{Read, Write};
+    let Some(limit) =
+        std::env::var(CHILD).ok().and_then(|f| f.strip_prefix("truncate:")?.parse().ok())
+    else {
+        return Ok(None);
+    };
+    let mut fd = crate::children::handed_over()?;
+    let real = std::fs::File::from(dup(&fd)?); // where the bytes really go
+    let (relay_in, relay_out) = pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    dup2(&relay_out, &mut fd)?; // the same number, now the relay's input
+    drop(relay_out);
+    let _ = std::os::fd::IntoRawFd::into_raw_fd(fd); // left open: the task takes it
+
+    Ok(Some(std::thread::spawn(move || {
+        let (mut input, mut real, mut passed) = (std::fs::File::from(relay_in), Some(real), 0);
+        let mut buffer = vec![0; 1 << 16];
+        while let Ok(read @ 1..) = input.read(&mut buffer) {
+            if let Some(out) = &mut real {
+                let pass = read.min(limit - passed);
+                let _ = out.write_all(&buffer[..pass]);
+                passed += pass;
+                if passed == limit {
+                    real = None; // the parent sees the end of the stream here
+                }
+            }
+        }
+    })))
 }
 
 fn act_on(variable: &str, who: &str) {
