@@ -39,19 +39,19 @@ fn a_child_killed_mid_scene_fails_the_parent_promptly() {
         (
             &["queue", "--n", "8"][..],
             1,
-            "error: the child process failed: it was killed by signal 9 (SIGKILL)",
+            "error: the child process was killed by signal 9 (SIGKILL)",
         ),
         (
             &["argument-and-queue", "--n", "8"][..],
             1,
-            "error: the child process failed: it was killed by signal 9 (SIGKILL)",
+            "error: the child process was killed by signal 9 (SIGKILL)",
         ),
         // The other two producers sleep on with their put ends open: the queue does
         // not close, and the parent must not wait for them.
         (
             &["many-producers", "--n", "8", "--producers", "3"][..],
             3,
-            "it was killed by signal 9 (SIGKILL)",
+            "was killed by signal 9 (SIGKILL)",
         ),
     ] {
         let mut run = start(args, Some("sleep"));
@@ -171,4 +171,11 @@ fn what_the_parent_creates_is_the_users_alone() {
     run.signal_parent(Signal::SIGTERM);
     run.finish();
     assert_eq!(umask, Some("0077"));
+}
+
+/// `| head`: standard output closed early, by the parent's line or a child's.
+#[test]
+fn a_closed_standard_output_ends_the_run_quietly() {
+    let args = ["--n", "300", "--producers", "2"];
+    test_support::check_closed_output(BIN, "eq-head", &args, &[1, 2, 3, 9, 14, 40, 60]);
 }

@@ -151,7 +151,7 @@ fn an_array_larger_than_one_piece_arrives_whole() {
     assert_success(&output);
     let out = stdout(&output);
     assert!(
-        out.contains("parent: got an array of shape (600, 600) from child 1: 2.9 MB of bytes"),
+        out.contains("parent: got an array of shape (600, 600) from child 1: 2.9 MB in "),
         "{out}"
     );
     assert!(out.contains("the array from the queue has 0.0 in all 360000 elements"), "{out}");
@@ -267,7 +267,7 @@ fn sizes_that_cannot_fit_are_refused_before_allocating() {
     assert!(err.contains("of memory is available; choose a smaller --n"), "{err}");
     let err = assert_one_clean_error(&["many-producers", "--n", "1000000"], 1);
     // Four producers' arrays, and the one the parent is receiving.
-    assert!(err.contains("5 arrays of 8000000 MB"), "{err}");
+    assert!(err.contains("5 arrays of 8000.0 GB"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------
@@ -296,7 +296,9 @@ fn a_child_that_exits_is_an_error_in_every_scene() {
     assert_child_failure(
         &["many-producers", "--n", "8", "--producers", "3"],
         "exit",
-        "error: child process 1 of 3 failed: exit status 3 (3 of 3 children failed)",
+        // The first child's exit is the story; whether the others were started before
+        // the parent noticed it depends on timing.
+        "error: child process 1 of 3 failed: exit status 3",
     );
 }
 

@@ -41,7 +41,7 @@ fn segments_of(pid: u32) -> Vec<String> {
 /// is killed mid-scene: one line, within a few seconds, nothing left.
 #[test]
 fn a_child_killed_in_copy_in_fails_the_parent_promptly() {
-    let mut run = start(&["copy-in", "--n", "1000"], Some("sleep"));
+    let mut run = start(&["copy-in", "--n", "1000"], Some("sleep-after"));
     run.wait_for_line("child: forked");
     let child = run.child_pid();
     run.kill_child(child);
@@ -61,7 +61,7 @@ fn sigint_and_sigterm_in_the_other_scenes_clean_up() {
         ("named", Signal::SIGTERM, "child: attached to"),
         ("anonymous", Signal::SIGINT, "child: forked"),
     ] {
-        let mut run = start(&[scene, "--n", "1000"], Some("sleep"));
+        let mut run = start(&[scene, "--n", "1000"], Some("sleep-after"));
         run.wait_for_line(ready);
         run.signal_parent(signal);
         let outcome = finish(run);
@@ -76,7 +76,7 @@ fn sigint_and_sigterm_in_the_other_scenes_clean_up() {
 /// parent-death signal.
 #[test]
 fn a_parent_killed_in_copy_in_leaves_nothing() {
-    let mut run = start(&["copy-in", "--n", "1000"], Some("sleep"));
+    let mut run = start(&["copy-in", "--n", "1000"], Some("sleep-after"));
     run.wait_for_line("child: forked");
     run.signal_parent(Signal::SIGKILL);
     let outcome = finish(run);

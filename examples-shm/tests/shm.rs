@@ -359,7 +359,7 @@ fn a_killed_child_is_a_clear_error_and_nothing_is_left() {
         let name = unique_name("kc");
         let mut args = vec![scene, "--n", "1000", "--name", &name];
         args.extend(extra);
-        let mut started = start(&args, Some("sleep"), &marker);
+        let mut started = start(&args, Some("sleep-after"), &marker);
         started.wait_for_line(ready);
         send(child_pid(&started, &marker), "KILL");
         let done = started.finish();
@@ -388,7 +388,7 @@ fn sigint_and_sigterm_in_the_parent_still_clean_up() {
         let name = unique_name("int");
         let mut args = vec![scene, "--n", "1000", "--name", &name];
         args.extend(extra);
-        let mut started = start(&args, Some("sleep"), &marker);
+        let mut started = start(&args, Some("sleep-after"), &marker);
         started.wait_for_line(ready);
         if extra.contains(&"--keep") {
             let mode = std::fs::metadata(dev_shm(&name)).unwrap().permissions().mode();
@@ -407,7 +407,8 @@ fn sigint_and_sigterm_in_the_parent_still_clean_up() {
 fn sigkill_of_the_parent_leaves_nothing_once_the_child_has_attached() {
     let marker = marker("killparent");
     let name = unique_name("kp");
-    let mut started = start(&["named", "--n", "1000", "--name", &name], Some("sleep"), &marker);
+    let mut started =
+        start(&["named", "--n", "1000", "--name", &name], Some("sleep-after"), &marker);
     started.wait_for_line("unlinked it now");
     send(started.child.id() as i32, "KILL");
     let done = started.finish();
@@ -418,7 +419,7 @@ fn sigkill_of_the_parent_leaves_nothing_once_the_child_has_attached() {
 
     // The same for the fork scenes: no name at all, the child dies with the parent.
     let marker = crate::marker("killparent-anon");
-    let mut started = start(&["anonymous", "--n", "1000"], Some("sleep"), &marker);
+    let mut started = start(&["anonymous", "--n", "1000"], Some("sleep-after"), &marker);
     started.wait_for_line("child: forked");
     send(started.child.id() as i32, "KILL");
     started.finish();
@@ -432,7 +433,7 @@ fn sigkill_of_the_parent_with_keep_leaves_the_segment_as_documented() {
     let marker = marker("killkeep");
     let name = unique_name("kk");
     let mut started =
-        start(&["named", "--n", "1000", "--name", &name, "--keep"], Some("sleep"), &marker);
+        start(&["named", "--n", "1000", "--name", &name, "--keep"], Some("sleep-after"), &marker);
     started.wait_for_line("child: attached to");
     send(started.child.id() as i32, "KILL");
     started.finish();

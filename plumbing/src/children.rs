@@ -55,7 +55,8 @@ pub struct Child {
     started: Instant,
     /// The `--child-cmd` it runs, named in its errors.
     command: Option<String>,
-    reaped: bool,
+    /// How and when it ended, once it has been reaped.
+    ended: Option<(WaitStatus, Instant)>,
     /// Its standard input, when the command asked for a pipe (`Stdio::piped()`).
     pub stdin: Option<ChildStdin>,
     /// Its standard output, when piped.
@@ -182,7 +183,7 @@ pub fn start(label: impl Into<String>, mut command: Command) -> Result<Child> {
         pid,
         started: Instant::now(),
         command: external,
-        reaped: false,
+        ended: None,
         stdin: process.stdin.take(),
         stdout: process.stdout.take(),
         stderr: process.stderr.take(),
@@ -217,7 +218,7 @@ pub fn run_all(commands: Vec<Command>) -> Result<Vec<Duration>> {
                 }
             }
         }
-        running.retain(|(_, child)| !child.reaped);
+        running.retain(|(_, child)| child.ended.is_none());
         if let Some((what, note)) = failure {
             let others = running.len();
             drop(running); // kills and reaps them
@@ -271,7 +272,7 @@ pub unsafe fn fork(task: impl FnOnce() -> Result<()>) -> Result<Child> {
                 pid: child,
                 started: Instant::now(),
                 command: None,
-                reaped: false,
+                ended: None,
                 stdin: None,
                 stdout: None,
                 stderr: None,
@@ -291,7 +292,7 @@ fn forked_child(parent: Pid, blocked: SignalsBlocked, task: impl FnOnce() -> Res
         ensure!(getppid() == parent, "the parent process {parent} is gone");
         crate::faults::child_starts(label);
         task()?;
-        crate::faults::child_is_done();
+        crate::faults::child_is_done(label);
         Ok(())
     }));
     let code = match outcome {
@@ -328,13 +329,16 @@ pub fn as_child(label: &str, task: impl FnOnce() -> Result<()>) -> Result<()> {
         .context("cannot set the parent-death signal")?;
     // If the parent died before the request took effect, our parent is another process.
     ensure!(getppid().as_raw() == parent, "the parent process {parent} is gone");
-    crate::faults::child_starts(label);
+    // A child that calls back starts its task once it has (see crate::ipc).
+    if std::env::var_os(crate::ipc::CALLS_BACK_VARIABLE).is_none() {
+        crate::faults::child_starts(label);
+    }
     let relay = crate::faults::cut_short()?;
     task()?;
     if let Some(relay) = relay {
         let _ = relay.join();
     }
-    crate::faults::child_is_done();
+    crate::faults::child_is_done(label);
     Ok(())
 }
 
@@ -354,7 +358,7 @@ impl Child {
     pub fn wait(mut self) -> Result<Duration> {
         let status = self.wait_status()?;
         self.check(status)?;
-        Ok(self.started.elapsed())
+        Ok(self.running_time())
     }
 
     /// Waits for the child (`join()`), then gives the parent's own `outcome` of its
@@ -371,7 +375,9 @@ impl Child {
 
     /// Waits for the child to end, and returns how: `Ok` for exit status 0.
     pub fn wait_status(&mut self) -> Result<WaitStatus> {
-        ensure!(!self.reaped, "{} was already waited for", self.label);
+        if let Some((status, _)) = self.ended {
+            return Ok(status);
+        }
         // WNOWAIT: learn that it ended but leave it a zombie, so its pid stays ours
         // until the registry has forgotten it.
         let status = loop {
@@ -381,14 +387,14 @@ impl Child {
             }
         }
         .with_context(|| format!("cannot wait for {}", self.label))?;
-        self.reap();
+        self.reap(status);
         Ok(status)
     }
 
     /// The child's status if it has ended (then it is reaped), None if it runs.
     pub fn try_wait(&mut self) -> Result<Option<WaitStatus>> {
-        if self.reaped {
-            return Ok(None);
+        if let Some((status, _)) = self.ended {
+            return Ok(Some(status));
         }
         let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | WaitPidFlag::WNOHANG;
         match waitid(Id::Pid(self.pid), flags)
@@ -396,10 +402,16 @@ impl Child {
         {
             WaitStatus::StillAlive => Ok(None),
             status => {
-                self.reap();
+                self.reap(status);
                 Ok(Some(status))
             }
         }
+    }
+
+    /// How long the child ran, from its start to its end (or to now, if it runs).
+    pub fn running_time(&self) -> Duration {
+        let end = self.ended.map_or_else(Instant::now, |(_, at)| at);
+        end.duration_since(self.started)
     }
 
     /// Waits up to `limit` for the child to end; then kills it. Returns how it
@@ -468,17 +480,17 @@ impl Child {
 
     /// Forget the pid in the registry, then reap the zombie: in this order, a
     /// signal can never find a pid that was reused.
-    fn reap(&mut self) {
+    fn reap(&mut self, status: WaitStatus) {
         let mut registry = cleanup::registry();
         registry.children.retain(|&pid| pid != self.pid);
         let _ = waitpid(self.pid, None);
-        self.reaped = true;
+        self.ended = Some((status, Instant::now()));
     }
 }
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if !self.reaped {
+        if self.ended.is_none() {
             // Not reaped yet, so the pid is still this child's.
             let _ = kill(self.pid, Signal::SIGKILL);
             let _ = self.wait_status();

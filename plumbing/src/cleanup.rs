@@ -193,6 +193,19 @@ impl Drop for ScratchDir {
     }
 }
 
+/// Registers a directory that something else creates and removes (ipc-channel's
+/// socket directories), so that Ctrl-C removes it meanwhile.
+pub fn track_dir(dir: &Path) {
+    if install().is_ok() {
+        registry().dirs.push(dir.to_owned());
+    }
+}
+
+/// Forgets a directory registered with [`track_dir`].
+pub fn forget_dir(dir: &Path) {
+    registry().dirs.retain(|registered| registered != dir);
+}
+
 /// Creates the shared-memory segment `name` with `create` and registers it in the
 /// same step, so that Ctrl-C at any moment finds the name.
 pub fn create_segment<T>(name: &str, create: impl FnOnce() -> Result<T>) -> Result<T> {

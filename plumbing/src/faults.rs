@@ -6,19 +6,24 @@
 //! - `exit`: as the child starts its task, say so on standard error and exit with
 //!   status 3;
 //! - `panic`: as the child starts its task, panic, as a bug would;
-//! - `sleep`: once the child has done its task, sleep 60 s before ending, so that a
-//!   test can interrupt or kill the run at the latest moment of a scene, when
-//!   everything the scene makes exists.
+//! - `sleep`: as the child starts its task, sleep 60 s, so that a test can
+//!   interrupt or kill the run mid-scene;
+//! - `sleep-after`: once the child has done its task, sleep 60 s before ending, so
+//!   that a test can interrupt or kill the run at the latest moment of a scene,
+//!   when everything the scene makes exists and the child has said so;
 //!
 //! - `truncate:N`, for a child that was handed a descriptor (see
 //!   [`crate::children::hand_over`]): only the first N bytes the child writes there
 //!   reach the parent, which then sees the end of the stream, while the child goes
 //!   on as if nothing were wrong: a stream cut short.
 //!
-//! (A child that calls back to its parent starts its task once it has called back.)
+//! - `exit-before-connect`, for a child that calls back to its parent (see
+//!   [`crate::ipc`]): exit with status 3 before calling back.
 //!
-//! `EXAMPLES_SERVER_FAULT` does the same in a server process, once it serves: all
-//! three act at that moment.
+//! A child that calls back starts its task once it has called back.
+//! `EXAMPLES_SERVER_FAULT` acts in a server process (a child called "server") once
+//! it has called back, before it serves: `exit`, `panic` and `sleep` all at that
+//! moment.
 
 use std::io::Write;
 use std::time::Duration;
@@ -28,23 +33,29 @@ pub const CHILD: &str = "EXAMPLES_CHILD_FAULT";
 /// The switch for server processes.
 pub const SERVER: &str = "EXAMPLES_SERVER_FAULT";
 
-/// `exit` and `panic` of [`CHILD`]: called by the plumbing as a child starts its task.
+/// `exit`, `panic` and `sleep` of [`CHILD`]: called by the plumbing as a child starts
+/// its task; all of [`SERVER`] in a server.
 pub(crate) fn child_starts(who: &str) {
-    if std::env::var(CHILD).as_deref() != Ok("sleep") {
-        act_on(CHILD, who);
+    match who {
+        "server" => act_on(SERVER, who),
+        _ => act_on(CHILD, who),
     }
 }
 
-/// `sleep` of [`CHILD`]: called by the plumbing once a child has done its task.
-pub(crate) fn child_is_done() {
-    if std::env::var(CHILD).as_deref() == Ok("sleep") {
+/// `exit-before-connect` of [`CHILD`]: a child that dies before it calls back.
+pub(crate) fn before_calling_back(who: &str) {
+    if who != "server" && std::env::var(CHILD).as_deref() == Ok("exit-before-connect") {
+        let line = format!("{who}: failing on purpose ({CHILD}=exit-before-connect)\n");
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        std::process::exit(3);
+    }
+}
+
+/// `sleep-after` of [`CHILD`]: called by the plumbing once a child has done its task.
+pub(crate) fn child_is_done(who: &str) {
+    if who != "server" && std::env::var(CHILD).as_deref() == Ok("sleep-after") {
         std::thread::sleep(Duration::from_secs(60));
     }
-}
-
-/// Acts on [`SERVER`], if set: called by a server once it serves.
-pub fn server_fault(who: &str) {
-    act_on(SERVER, who);
 }
 
 /// The value of a switch, for a fault only one program has (a stream cut short,

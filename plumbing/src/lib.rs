@@ -9,6 +9,8 @@
 //! - [`cleanup`]: what an interrupted run must not leave behind (children, scratch
 //!   directories, shared-memory names), removed on Ctrl-C, SIGTERM or SIGHUP, with
 //!   the shell's exit status 128 + the signal's number;
+//! - [`ipc`]: children that call back (the queue and manager programs): a first
+//!   channel to a spawned child, without a hang if it dies first;
 //! - [`faults`]: the switches the test suite uses to make a child fail on purpose;
 //! - [`room`]: refusing an array that does not fit before allocating it, and peak
 //!   memory;
@@ -21,6 +23,7 @@ pub mod bench;
 pub mod children;
 pub mod cleanup;
 pub mod faults;
+pub mod ipc;
 pub mod room;
 pub mod show;
 pub mod verdict;

@@ -33,9 +33,12 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
-/// A duration in seconds with two decimals: "0.12 s".
+/// A duration in seconds: "0.012 s" under a second, "1.25 s" from one on.
 pub fn seconds(duration: Duration) -> String {
-    format!("{:.2} s", duration.as_secs_f64())
+    match duration.as_secs_f64() {
+        s if s < 1.0 => format!("{s:.3} s"),
+        s => format!("{s:.2} s"),
+    }
 }
 
 #[cfg(test)]

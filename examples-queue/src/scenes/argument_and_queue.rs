@@ -1,0 +1,66 @@
+//! argument-and-queue: the tutorial's "via argument and queue". The parent gives
+//! ones to the child as its argument; the child fills its copy with zeros and puts
+//! it back on the queue. The parent gets zeros, while its own array still holds
+//! ones: copies both ways, and a change comes back only when it is sent back.
+
+use anyhow::Result;
+use ipc_channel::ipc::{self, IpcSender};
+use ndarray::Array2;
+use plumbing::ipc::finish_all;
+use plumbing::show::{seconds, size};
+use plumbing::show_corner;
+use plumbing::verdict::expect_all;
+
+use crate::parcel::{self, Parcel, get, put};
+use crate::scenes::{Task, report_peak_memory, report_transfer, start_child};
+
+/// The parent: ones given away as the argument, the zeros that come back.
+pub fn parent(n: usize) -> Result<()> {
+    let data = Array2::<f64>::ones((n, n)); // data = ones((n, n))
+    println!("parent: made ones of shape {:?} ({})", data.dim(), size(data.len() as u64 * 8));
+    let (queue, gets) = ipc::channel::<Parcel>()?; // queue = SimpleQueue()
+    // child = Process(target=task, args=(data, queue)); child.start()
+    let (child, task) = start_child("the child process")?;
+    println!(
+        "parent: started the child (pid {}); giving it the array as its argument and the queue, then waiting on get()",
+        child.pid()
+    );
+    // Python pickles `data` into the new process's arguments. Here the argument is a
+    // parcel inside the child's task, and its bytes follow on the parcel's channel.
+    let (argument, bytes) = Parcel::wrap(0, data.dim())?;
+    let outcome = (|| {
+        task.send(Task::FillZeros { argument, queue })?;
+        parcel::send_bytes(&bytes, &data)?; // returns once the child has (nearly) all
+        get(&gets) // data = queue.get()
+    })();
+    let (got, child_took) = finish_all(vec![child], outcome)?; // join()
+
+    report_transfer(&got);
+    show_corner("parent", got.array.view());
+    println!("parent: and its own array, the one it gave away:");
+    show_corner("parent", data.view());
+    println!(
+        "parent: the child took {} (started, received, filled zeros, put them, exited)",
+        seconds(child_took)
+    );
+    report_peak_memory();
+    expect_all(got.array.view(), 0.0, "the array from the queue")?;
+    expect_all(data.view(), 1.0, "the parent's own array")?;
+    println!(
+        "verdict: copies both ways: the array from the queue has 0.0 in all {} elements, the parent's own array still has 1.0 in all {}; the change came back only because the child sent it back.",
+        got.array.len(),
+        data.len()
+    );
+    Ok(())
+}
+
+/// The child: the tutorial's `task(data, queue)`, with its own copy of `data`.
+pub fn child(mut data: Array2<f64>, queue: &IpcSender<Parcel>) -> Result<()> {
+    println!("child: got its argument, its own copy, of shape {:?}", data.dim());
+    show_corner("child", data.view());
+    data.fill(0.0); // data.fill(0.0)
+    println!("child: filled its copy with zeros");
+    show_corner("child", data.view());
+    println!("child: putting its copy back on the queue");
+    put(queue, 1, &data) // queue.put(data)
+}

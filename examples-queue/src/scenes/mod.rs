@@ -1,0 +1,139 @@
+//! The scenes, one file each, in the tutorial's order; what a child is told to do
+//! ([`Task`]); and how the parent starts a child and the child learns its task.
+
+pub mod argument_and_queue;
+pub mod many_producers;
+pub mod queue;
+
+use anyhow::{Context, Result};
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
+use plumbing::children::this_program;
+use plumbing::show::{seconds, size};
+use plumbing::{Child, room};
+use serde::{Deserialize, Serialize};
+
+use crate::Scene;
+use crate::parcel::{self, Got, Parcel};
+
+/// What a child is to do, with everything it gets from the parent: Python's
+/// `Process(target=task, args=(...))`.
+///
+/// Each task holds the child's end of the queue. Python hands the whole queue to the
+/// child; an ipc-channel has two ends, and each process gets the one it uses. A put
+/// end (`IpcSender`) may be cloned into many processes; the get end (`IpcReceiver`)
+/// is in exactly one.
+#[derive(Serialize, Deserialize)]
+pub enum Task {
+    /// queue: make ones of shape (n, n), put them on the queue.
+    MakeOnes { n: usize, queue: IpcSender<Parcel> },
+    /// argument-and-queue: the argument is an array; fill it with zeros, put it back.
+    FillZeros { argument: Parcel, queue: IpcSender<Parcel> },
+    /// many-producers: make an (n, n) array filled with the value `id`, put it.
+    Produce { id: u32, n: usize, queue: IpcSender<Parcel> },
+    /// The bench: get n values from the queue, check the length. The only task whose
+    /// child gets: the parent puts.
+    GetAndCheck { n: usize, queue: IpcReceiver<Parcel> },
+}
+
+/// Runs `scenes` in order, each under its heading, after checking that the arrays
+/// each one holds at its peak fit in memory.
+pub fn run(scenes: &[Scene], n: u64, producers: u32) -> Result<()> {
+    for (i, scene) in scenes.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        match scene {
+            Scene::Queue => {
+                println!(
+                    "=== queue: the child makes ones and puts them on a queue; the parent gets a copy ==="
+                );
+                queue::parent(checked_side(n, 2, "the child's and the parent's copy")?)?;
+            }
+            Scene::ArgumentAndQueue => {
+                println!(
+                    "=== argument-and-queue: the parent gives ones to the child; its zeros come back only on the queue ==="
+                );
+                let holders = "the parent's ones, the child's copy and the array that comes back";
+                argument_and_queue::parent(checked_side(n, 3, holders)?)?;
+            }
+            _ => {
+                let who = children_word(producers);
+                println!(
+                    "=== many-producers: {who} put an array each on one queue; the parent gets every one ==="
+                );
+                let holders = "every child's array and the one the parent is receiving";
+                many_producers::parent(
+                    checked_side(n, u64::from(producers) + 1, holders)?,
+                    producers,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts a child (spawn style: this program's hidden `child` sub-command) and
+/// waits until it has called back with the channel its task goes down.
+pub fn start_child(label: &str) -> Result<(Child, IpcSender<Task>)> {
+    let (child, _, tasks) = plumbing::ipc::start_and_accept(label, this_program(["child"])?)?;
+    Ok((child, tasks))
+}
+
+/// The hidden `child` sub-command: call back, receive the task, do it.
+pub fn child(socket: &str) -> Result<()> {
+    let (tasks, task) = ipc::channel::<Task>()?;
+    plumbing::ipc::call_back(socket, tasks)?;
+    let me = match task.recv().context("could not receive the task from the parent")? {
+        Task::MakeOnes { n, queue } => queue::child(n, &queue).map(|()| "child".to_owned()),
+        Task::FillZeros { argument, queue } => {
+            let got = argument.open().context("could not receive the argument")?;
+            argument_and_queue::child(got.array, &queue).map(|()| "child".to_owned())
+        }
+        Task::Produce { id, n, queue } => {
+            many_producers::child(id, n, &queue).map(|()| format!("child {id}"))
+        }
+        // The bench's child reports its peak in the bench's own format.
+        Task::GetAndCheck { n, queue } => return crate::bench::child(n, &queue),
+    }?;
+    println!("{me}: peak memory {} MB", room::peak() / 1_000_000);
+    Ok(())
+}
+
+/// The shape (n, n), or a clear error if `copies` such arrays can't fit in memory.
+/// Checked before allocating, so a typo in `--n` is a message, not an OOM kill.
+pub fn checked_side(n: u64, copies: u64, holders: &str) -> Result<usize> {
+    let bytes = room::array_bytes(n, n.checked_mul(n), size_of::<f64>())?;
+    room::check_memory(n, bytes, copies, holders)?;
+    Ok(usize::try_from(n)?) // n * n fits, so n does
+}
+
+/// n values of the bench's 1-D array, the parent's and the child's, if they fit.
+pub fn checked_len(n: u64) -> Result<usize> {
+    let bytes = room::array_bytes(n, Some(n), size_of::<f64>())?;
+    room::check_memory(n, bytes, 2, "the parent's and the child's")?;
+    Ok(bytes / size_of::<f64>())
+}
+
+pub fn report_transfer(got: &Got) {
+    let rate = got.bytes as f64 / got.took.as_secs_f64().max(1e-9) / 1e9;
+    println!(
+        "parent: got an array of shape {:?} from {}: {} in {} ({rate:.2} GB/s)",
+        got.array.dim(),
+        parcel::who(got.from),
+        size(got.bytes as u64),
+        seconds(got.took)
+    );
+}
+
+/// The parent's peak so far in this run; each child prints its own when it is done.
+pub fn report_peak_memory() {
+    println!("parent: peak memory so far: {} MB", room::peak() / 1_000_000);
+}
+
+/// "1 child", "4 children".
+pub fn children_word(count: u32) -> String {
+    match count {
+        1 => "1 child".to_owned(),
+        _ => format!("{count} children"),
+    }
+}

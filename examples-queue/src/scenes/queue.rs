@@ -1,0 +1,54 @@
+//! queue: the tutorial's "via queue", a simulated return value. The child makes an
+//! (n, n) array of ones and puts it on a queue; the parent gets it. What the parent
+//! gets is a copy: the array was made in the child and copied through the queue.
+
+use anyhow::Result;
+use ipc_channel::ipc::{self, IpcSender};
+use ndarray::Array2;
+use plumbing::ipc::finish_all;
+use plumbing::show::seconds;
+use plumbing::show_corner;
+use plumbing::verdict::expect_all;
+
+use crate::parcel::{Parcel, get, put};
+use crate::scenes::{Task, report_peak_memory, report_transfer, start_child};
+
+/// The parent: a queue, a child with its put end, one get().
+pub fn parent(n: usize) -> Result<()> {
+    // queue = SimpleQueue(): the put end goes to the child, the get end stays here.
+    let (queue, gets) = ipc::channel::<Parcel>()?;
+    // child = Process(target=task, args=(queue,)); child.start()
+    let (child, task) = start_child("the child process")?;
+    println!(
+        "parent: started the child (pid {}) and gave it the queue; waiting on get()",
+        child.pid()
+    );
+    // `queue` moves into the message: the parent keeps no put end, so if the child
+    // dies, get() sees a closed queue instead of waiting forever.
+    let outcome =
+        task.send(Task::MakeOnes { n, queue }).map_err(Into::into).and_then(|()| get(&gets));
+    let (got, child_took) = finish_all(vec![child], outcome)?; // data = queue.get(); join()
+
+    report_transfer(&got);
+    show_corner("parent", got.array.view()); // print(data[:5, :5])
+    println!(
+        "parent: the child took {} (started, made ones, put them, exited)",
+        seconds(child_took)
+    );
+    report_peak_memory();
+    expect_all(got.array.view(), 1.0, "the array from the queue")?;
+    println!(
+        "verdict: copy: the parent now owns its own array with 1.0 in all {} elements; it was made in the child and copied through the queue.",
+        got.array.len()
+    );
+    Ok(())
+}
+
+/// The child: the tutorial's `task(queue)`.
+pub fn child(n: usize, queue: &IpcSender<Parcel>) -> Result<()> {
+    let data = Array2::<f64>::ones((n, n)); // data = ones((n, n))
+    println!("child: made ones of shape {:?}", data.dim());
+    show_corner("child", data.view());
+    println!("child: putting the array on the queue");
+    put(queue, 1, &data) // queue.put(data)
+}
