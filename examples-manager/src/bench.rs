@@ -17,33 +17,27 @@ use std::time::Instant;
 
 use anyhow::{Result, bail, ensure};
 use ndarray::Array1;
-use nix::sys::resource::UsageWho;
+use plumbing::bench;
+use plumbing::room::children_peak;
 
-use crate::{ChildHandle, FromChild, Job, with_server};
+use crate::manager::{ChildHandle, FromChild, Job, with_server};
 
 pub const METHODS: [&str; 3] = ["floor", "floor-manager", "manager"];
 
 /// One run of `method`, timed by the protocol, in this fresh process.
 pub fn run_once(method: &str, n: usize) -> Result<()> {
-    bench_protocol::time_one_run(|| match method {
-        "floor" => floor(n),
+    bench::time_one_run(|| match method {
+        "floor" => bench::floor(n),
         "floor-manager" => floor_manager(n),
         "manager" => manager(n),
         other => bail!("unknown bench method {other:?}; the methods are {METHODS:?}"),
     })
 }
 
-fn floor(n: usize) -> Result<()> {
-    let data = bench_protocol::ones(n);
-    let len = std::hint::black_box(&data).len();
-    ensure!(len == n, "expected {n} values, but found {len}");
-    Ok(())
-}
-
 /// What the manager run computes, without its processes: ones, then their sum,
 /// with the same `sum` the server's `serve` uses.
 fn floor_manager(n: usize) -> Result<()> {
-    let array = Array1::from_vec(bench_protocol::ones(n));
+    let array = Array1::from_vec(bench::ones(n));
     check_sum(std::hint::black_box(&array).sum(), n)
 }
 
@@ -70,8 +64,8 @@ fn manager(n: usize) -> Result<()> {
         // one that summed, so the children's peak right now is its own.
         steps.push(format!(
             "peak memory: server {} MB, child {} MB",
-            proxy.peak_memory_kib()? * 1024 / 1_000_000,
-            bench_protocol::peak_mb(UsageWho::RUSAGE_CHILDREN)
+            proxy.peak_memory()? / 1_000_000,
+            children_peak() / 1_000_000
         ));
         Ok((sum, steps))
     })?;

@@ -104,6 +104,14 @@ fn a_server_that_dies_fails_the_scene_promptly() {
             "exit",
             "error: the server process failed: exit status 3: the child process failed: exit status 1",
         ),
+        // A panic takes the server a moment longer to end than an exit, and the
+        // child that loses its server fails first: the parent must still wait for
+        // the server's status, which is the story.
+        (
+            &["mutate", "--n", "100", "--clients", "2"][..],
+            "panic",
+            "error: the server process failed: exit status 101: the child process failed: exit status 1",
+        ),
     ] {
         let outcome = start(args, Some(("EXAMPLES_SERVER_FAULT", fault))).finish();
         assert_eq!(outcome.status.code(), Some(1), "{args:?}: {}", outcome.stderr);
@@ -208,4 +216,11 @@ fn more_bad_input_is_one_clear_error() {
         );
         assert!(!outcome.stdout.contains("parent: the server"), "{args:?}");
     }
+}
+
+/// `| head`: standard output closed early, by the parent's line or a child's.
+#[test]
+fn a_closed_standard_output_ends_the_run_quietly() {
+    let args = ["--n", "1000", "--clients", "2"];
+    test_support::check_closed_output(BIN, "em-head", &args, &[1, 2, 5, 9, 14, 22, 30]);
 }

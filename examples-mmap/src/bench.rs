@@ -5,7 +5,7 @@
 //! checks the length, and waits for it; the clock covers all of it. The rows, in
 //! order:
 //!
-//! - `floor`: `bench_protocol::ones(n)` in one process, no child: ordinary memory,
+//! - `floor`: `plumbing::bench::ones(n)` in one process, no child: ordinary memory,
 //!   in huge pages where the kernel allows (as numpy's `ones`).
 //! - `floor-mmap`: the memory this method uses, made in one process with no child:
 //!   a file of n f64 in a fresh private directory, mapped shared, filled with ones,
@@ -52,10 +52,7 @@ pub enum Method {
 pub fn run(n: Option<u64>, repeats: u32) -> Result<()> {
     let n = n.unwrap_or(DEFAULT_N);
     array_bytes(n)?; // refuse an impossible size once, before any run
-    let names: Vec<String> = Method::value_variants()
-        .iter()
-        .filter_map(|method| Some(method.to_possible_value()?.get_name().to_owned()))
-        .collect();
+    let names = bench::method_names::<Method>();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     bench::run_methods(&names, n, repeats)
 }
@@ -66,7 +63,7 @@ pub fn run_once(method: Method, n: Option<u64>) -> Result<()> {
     let n = array_bytes(n)? / size_of::<f64>();
     bench::time_one_run(|| {
         if method == Method::Floor {
-            return check_length(std::hint::black_box(bench::ones(n)).len(), n);
+            return bench::floor(n);
         }
         // Python's tempfile.TemporaryDirectory(), inside the clock as in Python.
         // Every early return below drops `scratch`, which removes the directory and

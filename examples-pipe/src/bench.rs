@@ -30,17 +30,10 @@ pub const METHODS: [&str; 2] = ["floor", "pipe"];
 /// One run of `method`, timed by the protocol, in this fresh process.
 pub fn run_once(method: &str, n: usize) -> Result<()> {
     bench::time_one_run(|| match method {
-        "floor" => floor(n),
+        "floor" => bench::floor(n),
         "pipe" => pipe(n),
         other => bail!("unknown bench method {other:?}; the methods are {METHODS:?}"),
     })
-}
-
-fn floor(n: usize) -> Result<()> {
-    let data = bench::ones(n);
-    let len = std::hint::black_box(&data).len();
-    ensure!(len == n, "expected {n} values, but found {len}");
-    Ok(())
 }
 
 /// The parent's side: ones, a pipe, a child on its read end, one frame, wait.

@@ -4,7 +4,7 @@
 //! Each method creates n f64 ones, shares them with one new child process that
 //! checks the length, and waits for it. The rows, in order:
 //!
-//! - `floor`: `bench_protocol::ones(n)` in one process, no child: an ordinary
+//! - `floor`: `plumbing::bench::ones(n)` in one process, no child: an ordinary
 //!   array, in huge pages where the kernel allows (as numpy's `ones`).
 //! - `floor-named-shm`, `floor-anonymous`: the same kind of memory as the method
 //!   of that name, created and filled in one process, no child. Shared memory is
@@ -53,10 +53,7 @@ pub fn run(n: Option<u64>, repeats: u32) -> Result<()> {
     let n = n.unwrap_or(DEFAULT_N);
     // Refuse an impossible size once, before any run: copy-in needs two arrays.
     array_size(n, 2)?;
-    let names: Vec<String> = Method::value_variants()
-        .iter()
-        .filter_map(|method| Some(method.to_possible_value()?.get_name().to_owned()))
-        .collect();
+    let names = bench::method_names::<Method>();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     bench::run_methods(&names, n, repeats)
 }
@@ -66,7 +63,7 @@ pub fn run_once(method: Method, n: Option<u64>) -> Result<()> {
     let arrays = if method == Method::CopyIn { 2 } else { 1 };
     let (n, bytes) = array_size(n.unwrap_or(DEFAULT_N), arrays)?;
     bench::time_one_run(|| match method {
-        Method::Floor => check_length(std::hint::black_box(bench::ones(n)).len(), n),
+        Method::Floor => bench::floor(n),
         Method::FloorNamedShm => {
             let segment = segment_of_ones(bytes)?;
             check_length(length(&segment), n)

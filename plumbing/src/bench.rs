@@ -96,6 +96,20 @@ fn one_run(method: &str, n: u64) -> Result<(String, String, Result<()>)> {
     Ok((stdout, stderr, run.check(status)))
 }
 
+/// The `floor` row every program has: n ones made in this process, with no child:
+/// what every method pays before any sharing starts.
+pub fn floor(n: usize) -> Result<()> {
+    let len = std::hint::black_box(ones(n)).len();
+    ensure!(len == n, "expected {n} values, but found {len}");
+    Ok(())
+}
+
+/// The names of a program's methods, from its `clap::ValueEnum`, in order.
+pub fn method_names<M: clap::ValueEnum>() -> Vec<String> {
+    let names = M::value_variants().iter().filter_map(|method| method.to_possible_value());
+    names.map(|value| value.get_name().to_owned()).collect()
+}
+
 /// `bench`'s flag, the same in every program.
 #[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BenchArgs {

@@ -91,15 +91,16 @@ where
     }
 }
 
-/// In the child: connects to the parent's socket and sends `first`. The test fault
-/// switch acts before (`exit-before-connect`) and after (`exit`, `panic`).
-pub fn call_back<T: Serialize>(socket: &str, first: T) -> Result<()> {
+/// In the child: connects to the parent's socket and sends `first`; returns the
+/// sender, for more messages of the same type. The test fault switch acts before
+/// (`exit-before-connect`) and after (`exit`, `panic`, `sleep`).
+pub fn call_back<T: Serialize>(socket: &str, first: T) -> Result<IpcSender<T>> {
     crate::faults::before_calling_back(crate::role());
     let parent =
         IpcSender::<T>::connect(socket.to_owned()).context("could not connect to the parent")?;
     parent.send(first).context("could not call back to the parent")?;
     crate::faults::child_starts(crate::role());
-    Ok(())
+    Ok(parent)
 }
 
 /// `queue.get()` from a queue that several children put on, which also gives up as
