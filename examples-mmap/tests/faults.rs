@@ -48,12 +48,16 @@ fn a_child_killed_mid_scene_fails_the_parent_promptly() {
 }
 
 /// SIGINT and SIGTERM in the one-child scenes (tests/mmap.rs tries them in
-/// many-children-locked): one line, and the scratch directory is gone.
+/// many-children-locked), SIGHUP in many-children: one line, and the scratch
+/// directory is gone.
 #[test]
-fn sigint_and_sigterm_in_the_one_child_scenes_clean_up() {
-    for (scene, signal, code) in
-        [("one-child", Signal::SIGINT, 130), ("copy-on-write", Signal::SIGTERM, 143)]
-    {
+fn sigint_sigterm_and_sighup_clean_up() {
+    for (scene, signal, code) in [
+        ("one-child", Signal::SIGINT, 130),
+        ("copy-on-write", Signal::SIGTERM, 143),
+        // The terminal closed: the same cleanup as SIGTERM.
+        ("many-children", Signal::SIGHUP, 129),
+    ] {
         let mut run = start(&[scene, "--n", "100"], Some("sleep"));
         run.children(1);
         thread::sleep(Duration::from_millis(300));

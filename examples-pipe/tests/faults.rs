@@ -41,13 +41,17 @@ fn a_child_killed_mid_scene_fails_the_parent_promptly() {
 /// SIGINT (Ctrl-C) to the parent mid-scene; pipe.rs tries SIGTERM.
 #[test]
 fn sigint_to_the_parent_kills_the_child_and_says_so() {
-    let mut run = start(&["pipe", "--n", "50"], Some("sleep"));
-    run.child_pid();
-    thread::sleep(Duration::from_millis(300));
-    run.signal_parent(Signal::SIGINT);
-    let outcome = run.finish();
-    assert_eq!(outcome.status.code(), Some(130), "{}", outcome.stderr);
-    assert_eq!(error_lines(&outcome.stderr), ["error: interrupted by SIGINT; cleaned up"]);
+    // SIGHUP too: a closed terminal gets the same cleanup.
+    for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGHUP, 129)] {
+        let mut run = start(&["pipe", "--n", "50"], Some("sleep"));
+        run.child_pid();
+        thread::sleep(Duration::from_millis(300));
+        run.signal_parent(signal);
+        let outcome = run.finish();
+        assert_eq!(outcome.status.code(), Some(code), "{}", outcome.stderr);
+        let expected = format!("error: interrupted by {signal}; cleaned up");
+        assert_eq!(error_lines(&outcome.stderr), [expected.as_str()]);
+    }
 }
 
 /// Two runs at the same time, each the default sequence at a small size: a pipe has

@@ -60,6 +60,8 @@ fn sigint_and_sigterm_in_the_other_scenes_clean_up() {
     for (scene, signal, ready) in [
         ("named", Signal::SIGTERM, "child: attached to"),
         ("anonymous", Signal::SIGINT, "child: forked"),
+        // The terminal closed: the same cleanup as SIGTERM, the name unlinked.
+        ("copy-in", Signal::SIGHUP, "child: forked"),
     ] {
         let mut run = start(&[scene, "--n", "1000"], Some("sleep-after"));
         run.wait_for_line(ready);
