@@ -14,8 +14,9 @@ mod wire;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use plumbing::bench::{BenchArgs, DEFAULT_N, run_methods};
+use plumbing::bench::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
 use plumbing::children::as_child;
+use plumbing::pause::PauseArg;
 
 /// Share an (n, n) array of ones with a child process through its argument.
 ///
@@ -30,6 +31,9 @@ struct Cli {
     /// [default: 10000, an 800 MB array]
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     n: Option<u64>,
+
+    #[command(flatten)]
+    pause: PauseArg,
 }
 
 const AFTER_HELP: &str = "\
@@ -74,13 +78,14 @@ fn main() -> ExitCode {
             Ok(bytes / size_of::<f64>())
         };
         match cli.scene {
-            None => scenes::run(&[Scene::Argument, Scene::Inherit], n),
-            Some(Scene::Argument) => scenes::run(&[Scene::Argument], n),
-            Some(Scene::Inherit) => scenes::run(&[Scene::Inherit], n),
+            None => scenes::run(&[Scene::Argument, Scene::Inherit], n, cli.pause),
+            Some(Scene::Argument) => scenes::run(&[Scene::Argument], n, cli.pause),
+            Some(Scene::Inherit) => scenes::run(&[Scene::Inherit], n, cli.pause),
             Some(Scene::ChildArgument) => {
                 as_child("child", || scenes::argument::child(std::io::stdin()))
             }
             Some(Scene::Bench(args)) => {
+                refuse_scene_flags(&[("--pause", cli.pause.pause)])?;
                 run_methods(&bench::METHODS, bench_n()? as u64, args.repeats)
             }
             Some(Scene::BenchRun { method }) => bench::run_once(&method, bench_n()?),

@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use plumbing::bench::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
 use plumbing::children::as_child;
+use plumbing::pause::PauseArg;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,9 @@ struct Cli {
     /// Clients adding 1 at the same time in the mutate scene, 1 to 64 [default: 4]
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..=64))]
     clients: Option<u64>,
+
+    #[command(flatten)]
+    pause: PauseArg,
 }
 
 #[derive(Subcommand, Clone, PartialEq)]
@@ -76,12 +80,17 @@ fn main() -> ExitCode {
             }
             Some(Scene::Child { label, socket }) => scenes::child(&label, &socket),
             Some(Scene::Bench(args)) => {
-                refuse_scene_flags(&[("--clients", cli.clients.is_some())])?;
+                let pause = cli.pause.pause;
+                refuse_scene_flags(&[("--clients", cli.clients.is_some()), ("--pause", pause)])?;
                 run_methods(&bench::METHODS, bench_len()? as u64, args.repeats)
             }
             Some(Scene::BenchRun { method }) => bench::run_once(&method, bench_len()?),
-            Some(scene) => scenes::run(&[scene], cli.n, clients),
+            Some(scene) => {
+                cli.pause.apply()?;
+                scenes::run(&[scene], cli.n, clients)
+            }
             None => {
+                cli.pause.apply()?;
                 use Scene::*;
                 scenes::run(&[HostedSum, ChildProxy, Attribute, Slice, Mutate], cli.n, clients)
             }

@@ -39,6 +39,7 @@ pub fn with_server<T>(len: usize, scene: impl FnOnce(&Proxy) -> Result<T>) -> Re
 pub fn server(len: usize, socket: &str) -> Result<()> {
     // Ones made the way numpy's `ones` makes a large array, on 2 MiB pages.
     let array = Array1::from_vec(plumbing::bench::ones(len));
+    plumbing::show_memory("server", &array); // the only process that holds the array
     let (requests, incoming) = ipc::channel()?;
     // The proxy carries our request channel's only sender away: from now on only
     // clients hold one, so `serve` also ends by itself when the last client is gone.

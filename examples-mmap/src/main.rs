@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use plumbing::bench::{BenchArgs, refuse_scene_flags};
 use plumbing::children::{as_child, parse_child_cmd};
+use plumbing::pause::PauseArg;
 
 /// Share an array between processes through a memory-mapped file.
 ///
@@ -46,8 +47,11 @@ struct Cli {
     /// "python3 docs/python/mmap_child.py". Appended to it: the file's path, the dtype
     /// (float32) and the shape (N). The child must add 1 to every value and exit 0; the
     /// parent checks as always [default: this program's own child]
-    #[arg(long, global = true, value_name = "CMD", value_parser = parse_child_cmd)]
+    #[arg(long, global = true, value_name = "CMD", value_parser = parse_child_cmd, conflicts_with = "pause")]
     child_cmd: Option<String>,
+
+    #[command(flatten)]
+    pause: PauseArg,
 }
 
 #[derive(Subcommand)]
@@ -96,15 +100,20 @@ fn main() -> ExitCode {
                     ("--path (set TMPDIR to choose where bench's file lives)", cli.path.is_some()),
                     ("--children", cli.children.is_some()),
                     ("--child-cmd", cli.child_cmd.is_some()),
+                    ("--pause", cli.pause.pause),
                 ])?;
                 bench::run(n, args.repeats)
             }
             Some(Action::BenchRun { method }) => bench::run_once(method, n),
             Some(Action::BenchChild { file }) => as_child("child", || bench::child(&file, n)),
             Some(Action::Scene(scene)) => {
+                cli.pause.apply()?;
                 scenes::run(&[scene], n, cli.children, cli.path, cli.child_cmd)
             }
-            None => scenes::run(&Scene::ALL, n, cli.children, cli.path, cli.child_cmd),
+            None => {
+                cli.pause.apply()?;
+                scenes::run(&Scene::ALL, n, cli.children, cli.path, cli.child_cmd)
+            }
         }
     })
 }

@@ -165,3 +165,17 @@ fn a_closed_standard_output_ends_the_run_quietly() {
     let args = ["--n", "100000", "--children", "4"];
     test_support::check_closed_output(BIN, "examples-mmap-head", &args, &[1, 3, 4, 9, 15, 25]);
 }
+
+/// --pause holds this program's own child; another program cannot be held: one
+/// clear line, at the command line. bench measures as it is, without pauses.
+#[test]
+fn pause_is_refused_where_no_child_can_be_held() {
+    for (args, code) in [
+        (&["one-child", "--pause", "--child-cmd", "true"][..], 2),
+        (&["bench", "--n", "10", "--pause"][..], 1),
+    ] {
+        let outcome = start(args, None).finish();
+        assert_eq!(outcome.status.code(), Some(code), "{args:?}: {}", outcome.stderr);
+        assert_eq!(error_lines(&outcome.stderr).len(), 1, "{args:?}: {}", outcome.stderr);
+    }
+}

@@ -284,6 +284,7 @@ fn a_python_parent_hands_its_numpy_file_to_our_child() {
     let expected = [
         format!("child: first 10 values: {ONES}"),
         format!("child: first 10 values: {TWOS}"),
+        "child: memory: the array's 4000 bytes are too small to tell (under 1 MB)".into(),
         "python: the child exited with status 0".into(),
         format!("python: first 10 values: {TWOS}"),
         "python: 1000 of 1000 values are 2.0".into(),

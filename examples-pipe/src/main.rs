@@ -17,6 +17,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use plumbing::bench::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
 use plumbing::children::as_child;
+use plumbing::pause::PauseArg;
 use plumbing::room;
 
 use channel::Via;
@@ -43,6 +44,9 @@ struct Cli {
     /// What carries the bytes [pipe: an OS pipe]; `socketpair` is what Python's Pipe() uses
     #[arg(long, global = true, value_enum)]
     via: Option<Via>,
+
+    #[command(flatten)]
+    pause: PauseArg,
 }
 
 #[derive(Subcommand)]
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
                 refuse_scene_flags(&[
                     ("--via", cli.via.is_some()),
                     ("--pipe-size", cli.pipe_size.is_some()),
+                    ("--pause", cli.pause.pause),
                 ])?;
                 run_methods(&bench::METHODS, bench_n()? as u64, args.repeats)
             }
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
                     "=== pipe: the child sends an array through an OS pipe; the parent receives a copy ==="
                 );
                 let n = scenes::checked_side(cli.n.unwrap_or(10_000))?;
+                cli.pause.apply()?;
                 scenes::pipe::parent(n, cli.via.unwrap_or(Via::Pipe), cli.pipe_size)
             }
         }

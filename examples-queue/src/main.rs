@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use plumbing::bench::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
 use plumbing::children::as_child;
+use plumbing::pause::PauseArg;
 
 /// Send an (n, n) array between processes through a queue.
 ///
@@ -38,6 +39,9 @@ struct Cli {
     /// How many children put on the queue in many-producers, 1 to 256 [default: 4]
     #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=256))]
     producers: Option<u32>,
+
+    #[command(flatten)]
+    pause: PauseArg,
 }
 
 const AFTER_HELP: &str = "\
@@ -76,18 +80,28 @@ fn main() -> ExitCode {
         // The bench's array is 1-D: its --n counts the values, the parent's and the child's.
         let bench_n = || scenes::checked_len(cli.n.unwrap_or(DEFAULT_N));
         match cli.scene {
-            None => scenes::run(
-                &[Scene::Queue, Scene::ArgumentAndQueue, Scene::ManyProducers],
-                n,
-                producers,
-            ),
+            None => {
+                cli.pause.apply()?;
+                scenes::run(
+                    &[Scene::Queue, Scene::ArgumentAndQueue, Scene::ManyProducers],
+                    n,
+                    producers,
+                )
+            }
             Some(Scene::Child { socket }) => as_child("child", || scenes::child(&socket)),
             Some(Scene::Bench(args)) => {
-                refuse_scene_flags(&[("--producers", cli.producers.is_some())])?;
+                let pause = cli.pause.pause;
+                refuse_scene_flags(&[
+                    ("--producers", cli.producers.is_some()),
+                    ("--pause", pause),
+                ])?;
                 run_methods(&bench::METHODS, bench_n()? as u64, args.repeats)
             }
             Some(Scene::BenchRun { method }) => bench::run_once(&method, bench_n()?),
-            Some(scene) => scenes::run(&[scene], n, producers),
+            Some(scene) => {
+                cli.pause.apply()?;
+                scenes::run(&[scene], n, producers)
+            }
         }
     })
 }

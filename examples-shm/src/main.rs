@@ -19,6 +19,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use plumbing::bench::{BenchArgs, refuse_scene_flags};
 use plumbing::children::as_child;
+use plumbing::pause::PauseArg;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -55,8 +56,11 @@ pub struct Cli {
     /// element and exit 0; the parent checks as always. Only `named` takes it: the
     /// other scenes hand the memory over by fork, which no other program can
     /// inherit [default: this program's own child]
-    #[arg(long, global = true, value_name = "CMD", value_parser = plumbing::children::parse_child_cmd)]
+    #[arg(long, global = true, value_name = "CMD", value_parser = plumbing::children::parse_child_cmd, conflicts_with = "pause")]
     pub child_cmd: Option<String>,
+
+    #[command(flatten)]
+    pause: PauseArg,
 }
 
 #[derive(Subcommand, Debug, Clone, Copy, PartialEq)]
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
                     ("--keep", cli.keep),
                     ("--replace", cli.replace),
                     ("--child-cmd", cli.child_cmd.is_some()),
+                    ("--pause", cli.pause.pause),
                 ])?;
                 bench::run(cli.n, args.repeats)
             }
@@ -102,8 +107,14 @@ fn main() -> ExitCode {
             Some(Scene::BenchChild) => {
                 as_child("child", || bench::child(cli.name.as_deref(), cli.n))
             }
-            Some(scene) => scenes::run(&[scene], &cli),
-            None => scenes::run(&[Scene::Named, Scene::Anonymous, Scene::CopyIn], &cli),
+            Some(scene) => {
+                cli.pause.apply()?;
+                scenes::run(&[scene], &cli)
+            }
+            None => {
+                cli.pause.apply()?;
+                scenes::run(&[Scene::Named, Scene::Anonymous, Scene::CopyIn], &cli)
+            }
         }
     })
 }

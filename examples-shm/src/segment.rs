@@ -185,7 +185,8 @@ impl NamedSegment {
     pub fn unlink_once_attached(&mut self, child_output: impl Read, keep: bool) -> Result<()> {
         for line in BufReader::new(child_output).lines() {
             let line = line.context("cannot read the child's output")?;
-            let attached = line.starts_with(ATTACHED) && !keep;
+            // With --pause the name stays to the end, for `ls -l /dev/shm/NAME` to find.
+            let attached = line.starts_with(ATTACHED) && !keep && !plumbing::pause::active();
             if attached {
                 self.unlink()?; // before the line is shown: what it says is done
             }

@@ -154,6 +154,7 @@ pub fn start(label: impl Into<String>, mut command: Command) -> Result<Child> {
     let parent = getpid();
     command.process_group(0);
     command.env(PARENT_VARIABLE, parent.to_string());
+    crate::pause::hand_over(&mut command);
     // SAFETY: the closure runs in the forked child before `exec`, where the parent's
     // other threads may have left locks held, so only async-signal-safe calls are
     // allowed: it makes two system calls (prctl, getppid) and allocates nothing

@@ -14,6 +14,8 @@
 //! - [`faults`]: the switches the test suite uses to make a child fail on purpose;
 //! - [`room`]: refusing an array that does not fit before allocating it, and peak
 //!   memory;
+//! - [`pages`]: the kernel's count of an array's shared and private pages, the
+//!   memory line every scene prints; [`pause`]: `--pause`, which holds a child there;
 //! - [`show`]: the printed corner of the array, sizes and times;
 //! - [`bench`]: the benchmark protocol every `bench` command shares.
 //!
@@ -24,6 +26,8 @@ pub mod children;
 pub mod cleanup;
 pub mod faults;
 pub mod ipc;
+pub mod pages;
+pub mod pause;
 pub mod room;
 pub mod show;
 pub mod verdict;
@@ -35,6 +39,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use children::Child;
+pub use pages::show_memory;
 pub use show::{show_corner, show_first_values};
 
 /// The exit status of a run whose standard output was closed early (`| head`):
@@ -71,7 +76,7 @@ pub fn main(program: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
 }
 
 /// Who this process is in the run: None for the parent, "child 2" for a child.
-static ROLE: OnceLock<String> = OnceLock::new();
+pub(crate) static ROLE: OnceLock<String> = OnceLock::new();
 
 /// Names this process in its error lines (a child's role, set once).
 pub(crate) fn set_role(label: &str) {

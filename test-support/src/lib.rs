@@ -46,6 +46,7 @@ pub struct Launch {
     own_tmpdir: PathBuf,
     tmpdir: Option<PathBuf>,
     close_output_after: Option<usize>,
+    stdin_piped: bool,
 }
 
 impl Launch {
@@ -72,7 +73,15 @@ impl Launch {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        Launch { command, marker, count, own_tmpdir, tmpdir: None, close_output_after: None }
+        Launch {
+            command,
+            marker,
+            count,
+            own_tmpdir,
+            tmpdir: None,
+            close_output_after: None,
+            stdin_piped: false,
+        }
     }
 
     /// Sets EXAMPLES_CHILD_FAULT (`exit`, `panic` or `sleep`) for the run's
@@ -135,6 +144,14 @@ impl Launch {
     /// reading.
     pub fn close_output_after(mut self, lines: usize) -> Launch {
         self.close_output_after = Some(lines);
+        self
+    }
+
+    /// Gives the program a standard input the test writes to ([`Run::type_line`]),
+    /// as a learner types into the terminal.
+    pub fn stdin_piped(mut self) -> Launch {
+        self.stdin_piped = true;
+        self.command.stdin(Stdio::piped());
         self
     }
 
@@ -201,6 +218,19 @@ impl Run {
     /// The run's TMPDIR, to look at what the program keeps there mid-run.
     pub fn tmpdir(&self) -> &Path {
         &self.tmpdir
+    }
+
+    /// Types `line` and Enter on the program's standard input (see
+    /// [`Launch::stdin_piped`]).
+    pub fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.process.stdin.as_mut().expect("started with stdin_piped");
+        stdin.write_all(format!("{line}\n").as_bytes()).expect("the program reads its input");
+    }
+
+    /// The lines of standard output read so far.
+    pub fn lines_so_far(&self) -> &[String] {
+        &self.stdout
     }
 
     /// Reads stdout until a line contains `needle`: the way to know the program
@@ -394,4 +424,38 @@ pub fn check_closed_output(bin: &str, name: &str, args: &[&str], after: &[usize]
         assert_eq!(outcome.stderr, "", "{args:?} | head -{lines}");
         assert_eq!(outcome.stdout.split('\n').count(), lines, "{args:?} | head -{lines}");
     }
+}
+
+/// One memory line a program printed: `who: memory: the array's 80 MB: 80 MB shared,
+/// 0 MB private, in a shared mapping`.
+#[derive(Debug)]
+pub struct MemoryLine {
+    pub shared_mb: u64,
+    pub private_mb: u64,
+    /// What follows the counts: the kind of mapping.
+    pub mapping: String,
+}
+
+/// The memory lines of `who` (e.g. "child", "parent"), in the order printed.
+pub fn memory_lines(stdout: &str, who: &str) -> Vec<MemoryLine> {
+    let prefix = format!("{who}: memory: the array's ");
+    stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .map(|rest| {
+            let number = |after: &str, before: &str| -> u64 {
+                let start = rest.find(after).expect("the field") + after.len();
+                let tail = &rest[start..];
+                tail[..tail.find(before).expect("the unit")].trim().parse().expect("a number")
+            };
+            MemoryLine {
+                shared_mb: number(": ", " MB shared"),
+                private_mb: number("shared, ", " MB private"),
+                mapping: rest
+                    .split_once(", in ")
+                    .map(|(_, kind)| kind.to_owned())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
 }

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use ndarray::Array2;
 use plumbing::children::{self, this_program};
 use plumbing::show::seconds;
-use plumbing::show_corner;
 use plumbing::verdict::expect_all;
+use plumbing::{show_corner, show_memory};
 
 use crate::scenes::{checked_shape, megabytes, report_peak_memory};
 use crate::wire;
@@ -62,6 +62,7 @@ pub fn child(input: Stdin) -> Result<()> {
         seconds(started.elapsed())
     );
     task(&mut data)?;
+    show_memory("child", &data); // the kernel's word: a copy of our own
     println!("child: peak memory {} MB", plumbing::room::peak() / 1_000_000);
     Ok(())
 }

@@ -10,8 +10,8 @@ use ndarray::Array2;
 use plumbing::children;
 use plumbing::room::minor_page_faults;
 use plumbing::show::seconds;
-use plumbing::show_corner;
 use plumbing::verdict::expect_all;
+use plumbing::{show_corner, show_memory};
 
 use crate::scenes::{argument::task, checked_shape, megabytes, report_peak_memory};
 
@@ -45,6 +45,7 @@ pub fn parent(n: u64) -> Result<()> {
 /// physical pages, now read-only for both. Its first write to a page makes the
 /// kernel copy that 4 KiB page for the child alone (a "minor page fault").
 fn child(data: &mut Array2<f64>) -> Result<()> {
+    show_memory("child", data); // before writing: the parent's pages, shared
     let faults_before = minor_page_faults();
     task(data)?;
     let copied = minor_page_faults() - faults_before;
@@ -52,5 +53,6 @@ fn child(data: &mut Array2<f64>) -> Result<()> {
     println!(
         "child: filling zeros made the kernel copy {copied} pages (about {mb} MB) for this process alone"
     );
+    show_memory("child", data); // after writing: copies of its own, private
     Ok(())
 }

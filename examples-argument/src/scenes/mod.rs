@@ -9,7 +9,8 @@ use plumbing::room;
 use crate::Scene;
 
 /// Runs `scenes` in order, each under its heading.
-pub fn run(scenes: &[Scene], n: u64) -> Result<()> {
+pub fn run(scenes: &[Scene], n: u64, pause: plumbing::pause::PauseArg) -> Result<()> {
+    pause.apply()?;
     for (i, scene) in scenes.iter().enumerate() {
         if i > 0 {
             println!();

@@ -36,5 +36,6 @@ pub fn parent(len: usize) -> Result<()> {
 pub fn child(label: &str, proxy: &Proxy) -> Result<FromChild> {
     let sum = proxy.sum()?; // data_proxy.sum()
     println!("{label}: sum through my proxy: {sum}");
+    println!("{label}: memory: none of the array's pages are here; it holds only a proxy");
     Ok(FromChild::Summed(sum))
 }

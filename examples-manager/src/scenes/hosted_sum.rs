@@ -25,6 +25,7 @@ pub fn parent(len: usize) -> Result<()> {
         let start = Instant::now();
         let copy = proxy.copy()?; // data_proxy._getvalue(): the whole array crosses over
         let copied = copy.sum();
+        plumbing::show_memory("parent", &copy); // the fetched copy: ours alone
         let copied_time = start.elapsed().as_secs_f64();
         println!(
             "parent: sum on a fetched copy: {copied} in {copied_time:.3} s ({array} crossed over first)"

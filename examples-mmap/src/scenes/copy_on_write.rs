@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Result, ensure};
 use ndarray::ArrayViewMut1;
-use plumbing::{children, show_first_values};
+use plumbing::{children, show_first_values, show_memory};
 
 use crate::Scene;
 use crate::file;
@@ -43,7 +43,11 @@ pub fn child(path: &Path, n: usize) -> Result<()> {
     // process can see; `private` outlives the view.
     let mut data = unsafe { ArrayViewMut1::from_shape_ptr(n, private.as_mut_ptr().cast::<f32>()) };
     show_first_values("child", data.view());
+    let ones = data.iter().filter(|&&v| v == 1.0).count(); // reading every page copies none
+    println!("child: read all {n} values, {ones} of them 1");
+    show_memory("child", &data); // read, not written: still the file's pages, shared
     data += 1.0; // each page written becomes this process's own copy
     show_first_values("child", data.view());
+    show_memory("child", &data); // written: private copies
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use plumbing::show::size;
-use plumbing::{children, show_first_values};
+use plumbing::{children, show_first_values, show_memory};
 
 use crate::scenes::child_processes;
 use crate::tally::{self, Tally};
@@ -17,15 +17,15 @@ use crate::{Scene, file};
 /// The parent, and the verdict on the race.
 pub fn parent(path: &Path, n: usize, children: u32) -> Result<()> {
     let Tally { below, lost, smallest, .. } = run(Scene::ManyChildren, path, n, children)?;
-    if below == 0 {
-        println!(
-            "verdict: no lock: all {n} values are {children}; no update was lost this time, but nothing prevented it"
-        );
-    } else {
-        println!(
-            "verdict: no lock: {lost} updates were lost: {below} of {n} values ended below {children} (smallest {smallest})"
-        );
-    }
+    let verdict = match below {
+        0 => format!(
+            "all {n} values are {children}; no update was lost this time, but nothing prevented it"
+        ),
+        _ => format!(
+            "{lost} updates were lost: {below} of {n} values ended below {children} (smallest {smallest})"
+        ),
+    };
+    println!("verdict: no lock: {verdict}");
     Ok(())
 }
 
@@ -39,13 +39,9 @@ pub fn run(scene: Scene, path: &Path, n: usize, children: u32) -> Result<Tally> 
     // SAFETY: no child exists yet, so no other process writes the file.
     show_first_values("parent", unsafe { file::view(&map, n) }); // print(data[:10])
 
-    // children = [Process(target=task, args=(filename, shape)) for _ in range(100)],
-    // then start() each and join() each. Each child opens and maps the file by its
-    // name: nothing of the array is copied to it.
-    let lock = match scene {
-        Scene::ManyChildrenLocked => ", 1 MiB at a time under a lock",
-        _ => "",
-    };
+    // children = [Process(target=task, args=(filename, shape)) for _ in range(100)];
+    // start() and join() each. Each child maps the file by its name: nothing is copied.
+    let lock = if scene == Scene::ManyChildren { "" } else { ", 1 MiB at a time under a lock" };
     println!(
         "parent: starting {children} children; each maps the file and adds 1 to every value{lock}"
     );
@@ -60,7 +56,8 @@ pub fn run(scene: Scene, path: &Path, n: usize, children: u32) -> Result<Tally> 
 }
 
 /// The child: the tutorial's `task(filename, shape)`, `data[:] += 1` with no lock.
-pub fn child(path: &Path, n: usize) -> Result<()> {
+/// Child 1 speaks for all in the memory line (100 lines would say the same).
+pub fn child(path: &Path, n: usize, id: u32) -> Result<()> {
     let (_file, map) = file::open::<f32>(path, n)?; // memmap(..., mode='r+')
     file::populate(&map)?;
     // Other children write these same values while we run, so a &[f32] or &mut [f32]
@@ -75,6 +72,9 @@ pub fn child(path: &Path, n: usize) -> Result<()> {
         // If another child writes this value right here, our store below overwrites
         // its +1 with ours: a lost update. Nothing in this loop prevents it.
         value.store((old + 1.0).to_bits(), Ordering::Relaxed);
+    }
+    if id == 1 {
+        show_memory("child 1", values); // the file's pages, shared by every child
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::{Result, ensure};
 use ndarray::ArrayViewMut1;
+use plumbing::pages::show_memory_at;
 
 use crate::file;
 use crate::scenes::many_children;
@@ -33,7 +34,7 @@ pub fn parent(path: &Path, n: usize, children: u32) -> Result<()> {
 }
 
 /// The child: the tutorial's `task(filename, shape, lock)`, one locked chunk at a time.
-pub fn child(path: &Path, n: usize) -> Result<()> {
+pub fn child(path: &Path, n: usize, id: u32) -> Result<()> {
     let (file, map) = file::open::<f32>(path, n)?; // memmap(..., mode='r+')
     file::populate(&map)?;
     for start in (0..n).step_by(CHUNK) {
@@ -48,6 +49,9 @@ pub fn child(path: &Path, n: usize) -> Result<()> {
             ArrayViewMut1::from_shape_ptr(len, first)
         };
         chunk += 1.0; // data[:] += 1, for this chunk
+    }
+    if id == 1 {
+        show_memory_at("child 1", map.as_ptr(), map.len()); // speaks for every child
     }
     Ok(())
 }

@@ -112,8 +112,8 @@ pub fn child(scene: Scene, path: &Path, n: usize, id: u32) -> Result<()> {
     };
     as_child(&label, || match scene {
         Scene::OneChild => one_child::child(path, n),
-        Scene::ManyChildren => many_children::child(path, n),
-        Scene::ManyChildrenLocked => many_children_locked::child(path, n),
+        Scene::ManyChildren => many_children::child(path, n, id),
+        Scene::ManyChildrenLocked => many_children_locked::child(path, n, id),
         Scene::CopyOnWrite => copy_on_write::child(path, n),
     })
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Result, ensure};
-use plumbing::{children, show_first_values};
+use plumbing::{children, show_first_values, show_memory};
 
 use crate::Scene;
 use crate::file;
@@ -49,5 +49,6 @@ pub fn child(path: &Path, n: usize) -> Result<()> {
     data += 1.0; // data[:] += 1
     map.flush()?; // data.flush()
     show_first_values("child", data.view()); // print(f'Child: {data[:10]}')
+    show_memory("child", &data); // the kernel's word: the file's pages, shared
     Ok(())
 }

@@ -10,8 +10,8 @@ use ndarray::Array2;
 use plumbing::children::{self, hand_over, handed_over, this_program};
 use plumbing::room::{children_peak, peak};
 use plumbing::show::size;
-use plumbing::show_corner;
 use plumbing::verdict::expect_all;
+use plumbing::{show_corner, show_memory};
 
 use crate::channel::{self, Via};
 use crate::frame;
@@ -44,6 +44,7 @@ pub fn parent(n: usize, via: Via, pipe_size: Option<u32>) -> Result<()> {
         bytes as f64 / transfer.seconds / 1e9,
     );
     show_corner("parent", array.view()); // print(data[:5, :5])
+    show_memory("parent", &array); // the kernel's word: a copy of our own
     expect_all(array.view(), 1.0, "the received array")?;
     println!("parent: peak memory: parent {}, child {}", size(peak()), size(children_peak()));
     let wall = started.elapsed().as_secs_f64();
@@ -63,6 +64,7 @@ pub fn child(n: usize) -> Result<()> {
     let bytes = size((array.len() * size_of::<f64>()) as u64);
     println!("child: made ones of shape ({n}, {n}), {bytes}");
     show_corner("child", array.view()); // print(data[:5, :5])
+    show_memory("child", &array);
     let clock = Instant::now();
     frame::write_array(&mut out, &array).context("sending the array to the parent")?; // conn.send(data)
     drop(out); // closing our end is what lets the parent see end-of-file after the data

@@ -8,8 +8,8 @@ use ipc_channel::ipc::{self, IpcSender};
 use ndarray::Array2;
 use plumbing::ipc::finish_all;
 use plumbing::show::{seconds, size};
-use plumbing::show_corner;
 use plumbing::verdict::expect_all;
+use plumbing::{show_corner, show_memory};
 
 use crate::parcel::{self, Parcel, get, put};
 use crate::scenes::{Task, report_peak_memory, report_transfer, start_child};
@@ -37,6 +37,7 @@ pub fn parent(n: usize) -> Result<()> {
 
     report_transfer(&got);
     show_corner("parent", got.array.view());
+    show_memory("parent", &got.array); // a copy of the child's copy
     println!("parent: and its own array, the one it gave away:");
     show_corner("parent", data.view());
     println!(
@@ -58,6 +59,7 @@ pub fn parent(n: usize) -> Result<()> {
 pub fn child(mut data: Array2<f64>, queue: &IpcSender<Parcel>) -> Result<()> {
     println!("child: got its argument, its own copy, of shape {:?}", data.dim());
     show_corner("child", data.view());
+    show_memory("child", &data); // the kernel's word: its own copy
     data.fill(0.0); // data.fill(0.0)
     println!("child: filled its copy with zeros");
     show_corner("child", data.view());

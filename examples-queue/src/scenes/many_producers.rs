@@ -7,6 +7,7 @@ use ipc_channel::ipc::{self, IpcSender};
 use ndarray::Array2;
 use plumbing::Child;
 use plumbing::ipc::finish_all;
+use plumbing::show_memory;
 
 use crate::parcel::{Parcel, put};
 use crate::scenes::{Task, children_word, report_peak_memory, start_child};
@@ -67,5 +68,8 @@ pub fn child(id: u32, n: usize, queue: &IpcSender<Parcel>) -> Result<()> {
         f64::from(id),
         data.dim()
     );
+    if id == 1 {
+        show_memory("child 1", &data); // one speaks for all
+    }
     put(queue, id, &data) // queue.put(data)
 }

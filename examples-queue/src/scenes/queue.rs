@@ -7,8 +7,8 @@ use ipc_channel::ipc::{self, IpcSender};
 use ndarray::Array2;
 use plumbing::ipc::finish_all;
 use plumbing::show::seconds;
-use plumbing::show_corner;
 use plumbing::verdict::expect_all;
+use plumbing::{show_corner, show_memory};
 
 use crate::parcel::{Parcel, get, put};
 use crate::scenes::{Task, report_peak_memory, report_transfer, start_child};
@@ -31,6 +31,7 @@ pub fn parent(n: usize) -> Result<()> {
 
     report_transfer(&got);
     show_corner("parent", got.array.view()); // print(data[:5, :5])
+    show_memory("parent", &got.array); // the kernel's word: a copy of our own
     println!(
         "parent: the child took {} (started, made ones, put them, exited)",
         seconds(child_took)
@@ -49,6 +50,7 @@ pub fn child(n: usize, queue: &IpcSender<Parcel>) -> Result<()> {
     let data = Array2::<f64>::ones((n, n)); // data = ones((n, n))
     println!("child: made ones of shape {:?}", data.dim());
     show_corner("child", data.view());
+    show_memory("child", &data);
     println!("child: putting the array on the queue");
     put(queue, 1, &data) // queue.put(data)
 }

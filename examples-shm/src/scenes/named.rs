@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Result;
 use ndarray::ArrayViewMut1;
 use plumbing::show::{seconds, size};
-use plumbing::{children, show_first_values};
+use plumbing::{children, show_first_values, show_memory};
 
 use crate::mapping::{view, view_mut};
 use crate::scenes::{expect_all, named_child, scene_took};
@@ -63,12 +63,11 @@ pub fn parent(n: usize, name: &str, cli: &Cli) -> Result<()> {
 
 /// The child: the tutorial's `task`, which attaches with `SharedMemory(name=name)`.
 pub fn child(name: &str, n: usize) -> Result<()> {
-    let shm = segment::open(name)?;
+    let shm = segment::open(name)?; // SharedMemory(name=name)
     println!("{ATTACHED} {name} by name ({} bytes mapped)", shm.len());
-    // SAFETY: `shm` maps `len()` bytes read-write and outlives the view. The parent
-    // holds no view while we run (it waits for us): this is the only reference.
-    let data = unsafe { view_mut(&shm, n) }?; // ndarray(shape, dtype, buffer=shm.buf)
-    task(data)
+    // SAFETY: `shm` maps `len()` bytes and outlives the view; the parent holds none
+    // while we run (it waits for us): this is the only reference.
+    task(unsafe { view_mut(&shm, n) }?) // ndarray(shape, dtype, buffer=shm.buf)
 } // `shm` drops here: unmap and close, but no unlink (only the creator unlinks)
 
 /// The child's work in every scene: show what it sees, then change all of it.
@@ -76,5 +75,6 @@ pub fn task(mut data: ArrayViewMut1<f64>) -> Result<()> {
     show_first_values("child", data.view()); // print(data[:10])
     data += 1.0; // data[:] += 1
     println!("child: added 1 to all {} elements", data.len());
+    show_memory("child", &data); // the kernel's word: the same pages as the parent's
     Ok(())
 }
