@@ -69,22 +69,20 @@ fn sigint_sigterm_and_sighup_clean_up() {
     }
 }
 
-/// The limit docs/reliability.md states: SIGKILL gives the parent no chance to
-/// remove its scratch directory, so the directory (owner-only) and its file stay
-/// in TMPDIR. The children still go, by their parent-death signal.
+/// SIGKILL gives the parent no chance to remove its scratch directory, but its
+/// watchdog does, and the children go by their parent-death signal: nothing of the
+/// run is left in TMPDIR (the scratch directory existed until then, 0700).
 #[test]
-fn a_parent_killed_mid_scene_leaves_only_its_scratch_directory() {
+fn a_parent_killed_mid_scene_leaves_nothing() {
     let mut run = start(&["many-children", "--n", "1000", "--children", "3"], Some("sleep"));
     run.children(3);
-    thread::sleep(Duration::from_millis(300));
+    let scratch: Vec<_> = std::fs::read_dir(run.tmpdir()).unwrap().flatten().collect();
+    assert_eq!(scratch.len(), 1, "{scratch:?}");
+    assert!(scratch[0].file_name().to_string_lossy().starts_with("examples-mmap-"));
+    assert_eq!(scratch[0].metadata().unwrap().permissions().mode() & 0o777, 0o700);
     run.signal_parent(Signal::SIGKILL);
-    let (outcome, left) = run.finish_and_list();
+    let outcome = run.finish();
     assert_eq!(outcome.status.signal(), Some(9));
-    assert_eq!(left.len(), 1, "{left:?}");
-    let (dir, mode) = &left[0];
-    let name = dir.file_name().unwrap().to_string_lossy();
-    assert!(name.starts_with("examples-mmap-"), "{left:?}");
-    assert_eq!(*mode, 0o700, "{left:?}");
 }
 
 /// Two runs at the same time, each the whole default sequence at a small size,
@@ -177,5 +175,31 @@ fn pause_is_refused_where_no_child_can_be_held() {
         let outcome = start(args, None).finish();
         assert_eq!(outcome.status.code(), Some(code), "{args:?}: {}", outcome.stderr);
         assert_eq!(error_lines(&outcome.stderr).len(), 1, "{args:?}: {}", outcome.stderr);
+    }
+}
+
+/// The watchdog's own SIGINT, SIGTERM or SIGHUP ends it within a few seconds and
+/// removes nothing: the parent is alive, and owns its scratch directory, which it
+/// still removes itself at the end.
+#[test]
+fn a_signalled_watchdog_ends_and_removes_nothing() {
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        let mut run = start(&["many-children", "--n", "1000", "--children", "2"], Some("sleep"));
+        run.children(2);
+        let watchdog: Vec<i32> = test_support::every_process_with(run.marker())
+            .into_iter()
+            .filter(|pid| !test_support::processes_with(run.marker()).contains(pid))
+            .collect();
+        assert_eq!(watchdog.len(), 1, "one watchdog per run");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(watchdog[0]), signal).unwrap();
+        let gone = std::time::Instant::now();
+        while test_support::every_process_with(run.marker()).contains(&watchdog[0]) {
+            assert!(gone.elapsed() < Duration::from_secs(3), "{signal}: the watchdog lives on");
+            thread::sleep(Duration::from_millis(20));
+        }
+        let left = std::fs::read_dir(run.tmpdir()).unwrap().count();
+        assert_eq!(left, 1, "{signal}: the watchdog removed the live run's directory");
+        run.signal_parent(Signal::SIGINT);
+        assert_eq!(run.finish().status.code(), Some(130));
     }
 }

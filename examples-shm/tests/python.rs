@@ -76,12 +76,17 @@ fn processes_with(marker: &str) -> Vec<u32> {
     test_support::processes_with(marker).into_iter().map(|pid| pid as u32).collect()
 }
 
+/// Every process of the run, its watchdog too.
+fn every_process_with(marker: &str) -> Vec<u32> {
+    test_support::every_process_with(marker).into_iter().map(|pid| pid as u32).collect()
+}
+
 fn assert_nothing_left(marker: &str, segment: &str) {
     let until = Instant::now() + Duration::from_secs(5);
-    while !processes_with(marker).is_empty() && Instant::now() < until {
+    while !every_process_with(marker).is_empty() && Instant::now() < until {
         thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(processes_with(marker), Vec::<u32>::new(), "processes left behind");
+    assert_eq!(every_process_with(marker), Vec::<u32>::new(), "processes left behind");
     assert!(!Path::new(&dev_shm(segment)).exists(), "{} was left behind", dev_shm(segment));
 }
 

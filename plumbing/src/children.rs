@@ -288,6 +288,8 @@ fn forked_child(parent: Pid, blocked: SignalsBlocked, task: impl FnOnce() -> Res
     blocked.default_actions_in_child();
     crate::set_role(label);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // `ps` and /proc/PID/comm then tell it from its parent, whose copy it is.
+        let _ = nix::sys::prctl::set_name(c"child");
         nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
         ensure!(getppid() == parent, "the parent process {parent} is gone");

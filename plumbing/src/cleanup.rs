@@ -26,6 +26,8 @@ use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, kill, pthread_sig
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
+use crate::watchdog::Kind;
+
 /// The signals that end a run with a cleanup.
 pub const SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
@@ -143,32 +145,58 @@ impl Drop for SignalsBlocked {
     }
 }
 
+/// Starts the watchdog, once, before the first directory or segment exists: then a
+/// parent killed with SIGKILL leaves nothing behind either (see [`crate::watchdog`]).
+fn watched() -> Result<()> {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    install()?;
+    if STARTED.get().is_none() {
+        crate::watchdog::start()?;
+        let _ = STARTED.set(());
+    }
+    Ok(())
+}
+
 /// A fresh directory only this user can enter, in TMPDIR: removed when dropped, on
-/// Ctrl-C, SIGTERM and SIGHUP.
+/// Ctrl-C, SIGTERM and SIGHUP, and by the watchdog after a SIGKILL.
 pub struct ScratchDir {
-    dir: Option<tempfile::TempDir>,
+    path: Option<PathBuf>,
 }
 
 impl ScratchDir {
     /// `prefix` names the directory after the program ("examples-mmap-..."), so one
     /// that is ever left behind says where it came from.
     pub fn new(prefix: &str) -> Result<ScratchDir> {
-        install()?;
-        let mut registry = registry();
-        let dir = tempfile::Builder::new()
-            .prefix(prefix)
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .tempdir()
-            .with_context(|| {
-                let tmp = std::env::temp_dir();
-                format!("cannot create a temporary directory in {}", tmp.display())
-            })?;
-        registry.dirs.push(dir.path().to_owned());
-        Ok(ScratchDir { dir: Some(dir) })
+        use std::os::unix::fs::DirBuilderExt;
+        watched()?;
+        let tmp = std::env::temp_dir();
+        let cannot = || format!("cannot create a temporary directory in {}", tmp.display());
+        for _ in 0..100 {
+            let path = tmp.join(format!("{prefix}{}", crate::show::random_word(8)));
+            let mut registry = registry();
+            // Announced before it exists, made under the lock: neither a signal nor
+            // a SIGKILL can find it made and not registered.
+            crate::watchdog::announce(Kind::Dir, &path);
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => {
+                    crate::watchdog::made(Kind::Dir, &path);
+                    registry.dirs.push(path.clone());
+                    return Ok(ScratchDir { path: Some(path) });
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                    crate::watchdog::forget(&path);
+                }
+                Err(err) => {
+                    crate::watchdog::forget(&path);
+                    return Err(err).with_context(cannot);
+                }
+            }
+        }
+        anyhow::bail!("{}: every name tried was taken", cannot())
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.as_ref().expect("present until dropped").path()
+        self.path.as_deref().expect("present until dropped")
     }
 
     /// Removes the directory now, reporting a failure (`Drop` cannot).
@@ -176,14 +204,21 @@ impl ScratchDir {
         self.remove()
     }
 
+    /// Keeps the directory until the end of the run (then the plumbing removes it
+    /// like anything still registered), without a value to drop.
+    pub fn keep_for_the_run(mut self) -> PathBuf {
+        self.path.take().expect("present until dropped")
+    }
+
     fn remove(&mut self) -> Result<()> {
-        let Some(dir) = self.dir.take() else {
+        let Some(path) = self.path.take() else {
             return Ok(());
         };
         let mut registry = registry();
-        registry.dirs.retain(|registered| registered != dir.path());
-        let path = dir.path().to_owned();
-        dir.close().with_context(|| format!("cannot remove {}", path.display()))
+        registry.dirs.retain(|registered| *registered != path);
+        let removed = std::fs::remove_dir_all(&path);
+        crate::watchdog::forget(&path);
+        removed.with_context(|| format!("cannot remove {}", path.display()))
     }
 }
 
@@ -193,27 +228,22 @@ impl Drop for ScratchDir {
     }
 }
 
-/// Registers a directory that something else creates and removes (ipc-channel's
-/// socket directories), so that Ctrl-C removes it meanwhile.
-pub fn track_dir(dir: &Path) {
-    if install().is_ok() {
-        registry().dirs.push(dir.to_owned());
-    }
-}
-
-/// Forgets a directory registered with [`track_dir`].
-pub fn forget_dir(dir: &Path) {
-    registry().dirs.retain(|registered| registered != dir);
-}
-
 /// Creates the shared-memory segment `name` with `create` and registers it in the
-/// same step, so that Ctrl-C at any moment finds the name.
+/// same step, so that Ctrl-C (and the watchdog, after a SIGKILL) find the name.
 pub fn create_segment<T>(name: &str, create: impl FnOnce() -> Result<T>) -> Result<T> {
-    install()?;
+    watched()?;
+    let file = segment_file(name);
     let mut registry = registry();
-    let made = create()?;
-    registry.segments.push(name.to_owned());
-    Ok(made)
+    crate::watchdog::announce(Kind::File, &file);
+    let made = create();
+    match &made {
+        Ok(_) => {
+            crate::watchdog::made(Kind::File, &file);
+            registry.segments.push(name.to_owned());
+        }
+        Err(_) => crate::watchdog::forget(&file),
+    }
+    made
 }
 
 /// Unlinks the segment `name` with `unlink` (or leaves it, for `--keep`) and
@@ -222,5 +252,28 @@ pub fn forget_segment(name: &str, unlink: impl FnOnce() -> Result<()>) -> Result
     let mut registry = registry();
     unlink()?;
     registry.segments.retain(|registered| registered != name);
+    crate::watchdog::forget(&segment_file(name));
     Ok(())
+}
+
+/// The file Linux shows for the segment `name` ("/x" is /dev/shm/x).
+fn segment_file(name: &str) -> PathBuf {
+    Path::new("/dev/shm").join(name.trim_start_matches('/'))
+}
+
+/// At the end of `plumbing::main`: what is still registered goes (a directory kept
+/// for the whole run, such as the one for ipc-channel's sockets).
+pub(crate) fn at_exit() {
+    if OWNER.get() != Some(&std::process::id()) {
+        return;
+    }
+    let mut registry = registry();
+    for dir in registry.dirs.drain(..) {
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::watchdog::forget(&dir);
+    }
+    for name in registry.segments.drain(..) {
+        let _ = nix::sys::mman::shm_unlink(name.as_str());
+        crate::watchdog::forget(&segment_file(&name));
+    }
 }

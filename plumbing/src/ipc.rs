@@ -16,10 +16,11 @@
 //! - ipc-channel makes its socket directory itself, in TMPDIR: it panics when it
 //!   cannot, and silently cuts a path longer than a socket address holds (107 bytes),
 //!   binding the socket somewhere else. Both are refused first with a clear message,
-//!   and the directory is registered, so Ctrl-C removes it.
+//!   and the sockets go into a registered directory of the run's own.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::children::{self, Child};
-use crate::cleanup;
+use crate::cleanup::ScratchDir;
 
 /// Set for a child that calls back: its task starts once it has called back, so
 /// that is when the test fault switch acts ([`call_back`]).
@@ -50,7 +51,6 @@ where
     check_temp_dir()?;
     let (server, name) =
         IpcOneShotServer::<T>::new().context("cannot open a socket for a child to call back on")?;
-    let _socket = SocketDir::register(&name);
     command.arg(&name).env(CALLS_BACK_VARIABLE, "1");
     let mut child = children::start(label, command)?;
 
@@ -176,19 +176,27 @@ pub fn finish_all<T>(children: Vec<Child>, outcome: Result<T>) -> Result<(T, Dur
     Ok((outcome?, longest))
 }
 
-/// ipc-channel would misbehave with a TMPDIR it cannot use (see the module's
-/// documentation), so both problems are refused here with a clear message first.
+/// ipc-channel makes each socket's directory in TMPDIR, itself, at a moment we
+/// cannot register it first. So before the first socket, this process gets a
+/// directory of its own in TMPDIR, registered before it exists (removed on Ctrl-C,
+/// at the end of the run, and by the watchdog after a SIGKILL), and TMPDIR points
+/// into it: every socket directory lands inside.
 ///
-/// The socket's directory also gets the default permissions: under the usual umask
-/// (022) every user could list it. A umask of 077 makes it, and the socket, this
-/// user's alone. (These programs create no other files, so nothing else changes.)
+/// The problems ipc-channel would have with a TMPDIR it cannot use (see the module's
+/// documentation) are refused here with a clear message first. Everything it makes
+/// gets a umask of 077: under the usual 022 every user could list the directories.
+/// (These programs make no other files after this, so nothing else changes.)
 fn check_temp_dir() -> Result<()> {
+    static RUN_DIR: OnceLock<PathBuf> = OnceLock::new();
+    if RUN_DIR.get().is_some() {
+        return Ok(());
+    }
     umask(Mode::from_bits_truncate(0o077));
     let dir = std::env::temp_dir();
-    // ipc-channel adds "/.tmpXXXXXX/socket": 18 bytes.
+    // We add "/exr-XXXXXXXX" (13 bytes) and ipc-channel "/.tmpXXXXXX/socket" (18).
     ensure!(
-        dir.as_os_str().len() + 18 <= 107,
-        "TMPDIR {} is too long for the path of a Unix socket in it; use one of at most 89 bytes",
+        dir.as_os_str().len() + 13 + 18 <= 107,
+        "TMPDIR {} is too long for the path of a Unix socket in it; use one of at most 76 bytes",
         dir.display()
     );
     let is_dir = std::fs::metadata(&dir).is_ok_and(|meta| meta.is_dir());
@@ -197,27 +205,12 @@ fn check_temp_dir() -> Result<()> {
         "TMPDIR {} is not a directory this program can write in (its sockets go there)",
         dir.display()
     );
+    let run_dir = ScratchDir::new("exr-")?.keep_for_the_run();
+    // SAFETY: set_var must not race with another thread reading the environment.
+    // This runs on the main thread; the plumbing's other threads (the cleanup thread
+    // waiting for a signal, the pause thread reading standard input) never read it,
+    // and no acceptor thread exists yet: they start only after this first check.
+    unsafe { std::env::set_var("TMPDIR", &run_dir) };
+    let _ = RUN_DIR.set(run_dir);
     Ok(())
-}
-
-/// The directory of a socket waiting for its caller, registered for the cleanup
-/// until the wait ends (ipc-channel removes it then).
-struct SocketDir(Option<PathBuf>);
-
-impl SocketDir {
-    fn register(socket: &str) -> SocketDir {
-        let dir = Path::new(socket).parent().map(Path::to_path_buf);
-        if let Some(dir) = &dir {
-            cleanup::track_dir(dir);
-        }
-        SocketDir(dir)
-    }
-}
-
-impl Drop for SocketDir {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.0 {
-            cleanup::forget_dir(dir);
-        }
-    }
 }

@@ -17,6 +17,7 @@
 //! - [`pages`]: the kernel's count of an array's shared and private pages, the
 //!   memory line every scene prints; [`pause`]: `--pause`, which holds a child there;
 //! - [`show`]: the printed corner of the array, sizes and times;
+//! - [`watchdog`]: the process that removes what a parent killed with SIGKILL left;
 //! - [`bench`]: the benchmark protocol every `bench` command shares.
 //!
 //! [`main`] ties them together: each program's `main` is one call to it.
@@ -31,6 +32,7 @@ pub mod pause;
 pub mod room;
 pub mod show;
 pub mod verdict;
+pub mod watchdog;
 
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -56,8 +58,12 @@ pub const CLOSED_OUTPUT: u8 = 128 + 13;
 ///   panic message, no backtrace.
 /// - If Ctrl-C arrived meanwhile, its cleanup has the last word (see [`cleanup`]).
 pub fn main(program: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    if let Some(code) = watchdog::run_if_asked() {
+        return code;
+    }
     quiet_panic_when_output_closes();
     let outcome = catch_unwind(AssertUnwindSafe(program));
+    cleanup::at_exit();
     // Everything the program made has been dropped by now (removed, killed, reaped).
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,

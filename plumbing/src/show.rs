@@ -33,6 +33,19 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// `length` random lowercase letters and digits, for names that must not collide
+/// with another run's (std seeds every `RandomState` from the OS's random source).
+pub fn random_word(length: usize) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..length)
+        .map(|_| {
+            let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+            ALPHABET[(random % ALPHABET.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
 /// A duration in seconds: "0.012 s" under a second, "1.25 s" from one on.
 pub fn seconds(duration: Duration) -> String {
     match duration.as_secs_f64() {

@@ -215,6 +215,11 @@ impl Run {
         self.process.id()
     }
 
+    /// The marker every process of the run has in its environment.
+    pub fn marker(&self) -> &str {
+        &self.marker
+    }
+
     /// The run's TMPDIR, to look at what the program keeps there mid-run.
     pub fn tmpdir(&self) -> &Path {
         &self.tmpdir
@@ -282,10 +287,19 @@ impl Run {
     }
 
     /// For the programs that talk through ipc-channel: waits until every process
-    /// started so far has connected. Its socket directory, made in TMPDIR before it
-    /// was started, is gone once it has, so an empty TMPDIR means all have.
+    /// started so far has connected. Its socket directory (a `.tmp*` directory in
+    /// the run's own directory in TMPDIR), made before it was started, is gone once
+    /// it has, so none left means all have.
     pub fn wait_until_connected(&self) {
-        while std::fs::read_dir(&self.tmpdir).unwrap().next().is_some() {
+        let sockets_waiting = || {
+            let run_dirs = std::fs::read_dir(&self.tmpdir).unwrap().flatten();
+            run_dirs
+                .filter_map(|dir| std::fs::read_dir(dir.path()).ok())
+                .flatten()
+                .flatten()
+                .any(|entry| entry.file_name().to_string_lossy().starts_with(".tmp"))
+        };
+        while sockets_waiting() {
             assert!(self.started.elapsed() < DEADLINE, "a child never connected");
             thread::sleep(Duration::from_millis(20));
         }
@@ -307,7 +321,7 @@ impl Run {
     /// Kills every process of the run: a failed test must not leave them behind
     /// either.
     pub fn kill_everything(&mut self) {
-        for pid in processes_with(&self.marker) {
+        for pid in every_process_with(&self.marker) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         let _ = self.process.kill();
@@ -361,22 +375,55 @@ impl Run {
     }
 }
 
-/// The processes whose environment holds `marker` (zombies excluded: their
-/// environment reads empty). This finds a run's processes however they were
-/// started, and finds them still after their parent died.
+/// The processes of the run whose environment holds `marker` (zombies excluded:
+/// their environment reads empty): the scene's own processes. This finds a run's
+/// processes however they were started, and finds them still after their parent
+/// died. Not counted: the run's watchdog, and a process caught between `fork` and
+/// `exec` (still a copy of its parent: it is counted once it has become what it
+/// was started as, or once a forked child has named itself "child").
 pub fn processes_with(marker: &str) -> Vec<i32> {
+    marked(marker).into_iter().filter(|process| process.scene).map(|process| process.pid).collect()
+}
+
+/// Every process whose environment holds `marker`, the run's watchdog included:
+/// what must be gone once the run is over.
+pub fn every_process_with(marker: &str) -> Vec<i32> {
+    marked(marker).into_iter().map(|process| process.pid).collect()
+}
+
+struct Marked {
+    pid: i32,
+    /// Not the watchdog, and not caught between fork and exec.
+    scene: bool,
+}
+
+fn marked(marker: &str) -> Vec<Marked> {
     let needle = format!("{MARKER_VARIABLE}={marker}");
+    let read = |pid: &str, what: &str| std::fs::read(format!("/proc/{pid}/{what}")).ok();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(pid) = name.parse::<i32>() else {
             continue;
         };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+        let Some(environ) = read(&name, "environ") else {
             continue;
         };
-        if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes()) {
-            found.push(pid);
+        let mut vars = environ.split(|&b| b == 0);
+        if !vars.clone().any(|var| var == needle.as_bytes()) {
+            continue;
         }
+        let watchdog = vars.any(|var| var.starts_with(b"EXAMPLES_WATCHDOG="));
+        let stat = read(&name, "stat").unwrap_or_default();
+        let stat = String::from_utf8_lossy(&stat);
+        // Field 4, after the name in parentheses (which may hold spaces): the parent.
+        let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        let copy_of_parent = parent.is_some_and(|parent| {
+            let named_child = read(&name, "comm").is_some_and(|comm| comm == b"child\n");
+            !named_child
+                && read(&name, "cmdline").is_some_and(|own| read(parent, "cmdline") == Some(own))
+        });
+        found.push(Marked { pid, scene: !watchdog && !copy_of_parent });
     }
     found
 }
@@ -386,7 +433,7 @@ pub fn processes_with(marker: &str) -> Vec<i32> {
 fn nothing_left(marker: &str) -> Result<(), Vec<i32>> {
     let started = Instant::now();
     loop {
-        let left = processes_with(marker);
+        let left = every_process_with(marker);
         if left.is_empty() {
             return Ok(());
         }
