@@ -1,281 +1,16 @@
-//! Reads the book's Markdown the way a code host renders it, far enough to find what
-//! can drift away from the code: links and their `#anchors`, headings, and the
-//! `cargo run` commands the pages quote. The checks themselves are in
-//! `tests/drift.rs`; this file only reads text and has no opinion about it.
-//!
-//! It is not a full Markdown parser. It knows what this book uses: fenced code
-//! blocks, code spans, ATX headings (`## Title`), inline links and images, reference
-//! definitions, and `href`/`src`/`id` attributes of inline HTML.
+//! Reads the book's Markdown with pulldown-cmark (the parser mdBook uses, set up the
+//! way a code host renders a page) and sorts out what can drift away from the code:
+//! links and their `#anchors`, headings, and the `cargo run` commands the pages
+//! quote. The checks themselves are in `tests/drift.rs`; this crate only reads text
+//! and has no opinion about it.
+
+use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
 
 /// A piece of text and the (1-based) line of the file it starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
     pub line: usize,
     pub text: String,
-}
-
-/// What a Markdown file holds, sorted into what the checks read.
-#[derive(Debug, Default)]
-pub struct Page {
-    /// Paragraphs and headings, with every code span blanked out (so a link or a
-    /// `#` quoted as code is not taken for the real thing). Line breaks are kept.
-    pub prose: Vec<Located>,
-    /// Code: every line of a fenced block, and every code span.
-    pub code: Vec<Located>,
-    /// ATX headings, their text as written after the `#`s.
-    pub headings: Vec<Located>,
-    /// Paragraphs and headings as written, code spans and all.
-    pub written: Vec<Located>,
-}
-
-pub fn read_page(markdown: &str) -> Page {
-    let mut page = Page::default();
-    let mut fence: Option<(char, usize)> = None;
-    let mut paragraph: Vec<(usize, &str)> = Vec::new();
-    for (index, line) in markdown.lines().enumerate() {
-        let number = index + 1;
-        let trimmed = line.trim_start();
-        if let Some((mark, length)) = fence {
-            if closes_fence(trimmed, mark, length) {
-                fence = None;
-            } else {
-                page.code.push(Located { line: number, text: line.to_string() });
-            }
-            continue;
-        }
-        if let Some(opened) = opens_fence(trimmed) {
-            flush_paragraph(&mut page, &mut paragraph);
-            fence = Some(opened);
-        } else if trimmed.is_empty() {
-            flush_paragraph(&mut page, &mut paragraph);
-        } else if let Some(heading) = atx_heading(trimmed) {
-            flush_paragraph(&mut page, &mut paragraph);
-            page.headings.push(Located { line: number, text: heading.to_string() });
-            // A heading can hold links and code spans too.
-            flush_paragraph(&mut page, &mut vec![(number, heading)]);
-        } else {
-            paragraph.push((number, line));
-        }
-    }
-    flush_paragraph(&mut page, &mut paragraph);
-    page
-}
-
-/// "```sh" or "~~~": the fence character and how many of it open the block.
-fn opens_fence(line: &str) -> Option<(char, usize)> {
-    let mark = line.chars().next().filter(|&c| c == '`' || c == '~')?;
-    let length = line.chars().take_while(|&c| c == mark).count();
-    let info = &line[length..];
-    (length >= 3 && !(mark == '`' && info.contains('`'))).then_some((mark, length))
-}
-
-fn closes_fence(line: &str, mark: char, length: usize) -> bool {
-    let run = line.chars().take_while(|&c| c == mark).count();
-    run >= length && line[run..].trim().is_empty()
-}
-
-/// The text of an ATX heading (`## Why` -> `Why`), closing `#`s removed.
-fn atx_heading(line: &str) -> Option<&str> {
-    let level = line.chars().take_while(|&c| c == '#').count();
-    if !(1..=6).contains(&level) {
-        return None;
-    }
-    let rest = &line[level..];
-    if !(rest.is_empty() || rest.starts_with(' ') || rest.starts_with('\t')) {
-        return None;
-    }
-    let text = rest.trim();
-    let without_closing = text.trim_end_matches('#');
-    if without_closing.is_empty() || without_closing.ends_with(' ') {
-        Some(without_closing.trim_end())
-    } else {
-        Some(text)
-    }
-}
-
-fn flush_paragraph(page: &mut Page, paragraph: &mut Vec<(usize, &str)>) {
-    let Some(&(first_line, _)) = paragraph.first() else {
-        return;
-    };
-    let text: Vec<&str> = paragraph.iter().map(|&(_, line)| line).collect();
-    let text = text.join("\n");
-    let (prose, spans) = split_code_spans(&text);
-    for (offset, span) in spans {
-        page.code
-            .push(Located { line: first_line + text[..offset].matches('\n').count(), text: span });
-    }
-    page.prose.push(Located { line: first_line, text: prose });
-    page.written.push(Located { line: first_line, text });
-    paragraph.clear();
-}
-
-/// Splits text into prose, with each code span replaced by spaces (line breaks kept,
-/// so line numbers still add up), and the spans' contents with their byte offsets.
-pub fn split_code_spans(text: &str) -> (String, Vec<(usize, String)>) {
-    let mut prose = String::with_capacity(text.len());
-    let mut spans = Vec::new();
-    let mut at = 0;
-    while at < text.len() {
-        let rest = &text[at..];
-        if !rest.starts_with('`') {
-            let c = rest.chars().next().expect("not at the end");
-            prose.push(c);
-            at += c.len_utf8();
-            continue;
-        }
-        let run = rest.chars().take_while(|&c| c == '`').count();
-        match closing_run(&rest[run..], run) {
-            Some(end) => {
-                let content = &rest[run..run + end];
-                let content = content.replace('\n', " ");
-                spans.push((at, content.trim().to_string()));
-                let whole = &rest[..run + end + run];
-                prose.extend(whole.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
-                at += whole.len();
-            }
-            None => {
-                // No closing run: the backticks are literal text.
-                prose.push_str(&rest[..run]);
-                at += run;
-            }
-        }
-    }
-    (prose, spans)
-}
-
-/// Where the next run of exactly `run` backticks starts in `text`.
-fn closing_run(text: &str, run: usize) -> Option<usize> {
-    let mut at = 0;
-    while let Some(found) = text[at..].find('`') {
-        let start = at + found;
-        let length = text[start..].chars().take_while(|&c| c == '`').count();
-        if length == run {
-            return Some(start);
-        }
-        at = start + length;
-    }
-    None
-}
-
-/// The text a heading shows once rendered: no backticks, emphasis marks, link
-/// targets or HTML tags.
-pub fn rendered_text(heading: &str) -> String {
-    let mut text = String::new();
-    let mut rest = heading;
-    while !rest.is_empty() {
-        // `[shown](target)` shows as `shown`.
-        if let Some(stripped) = rest.strip_prefix('[')
-            && let Some(close) = stripped.find("](")
-            && let Some(end) = stripped[close..].find(')')
-        {
-            text.push_str(&stripped[..close]);
-            rest = &stripped[close + end + 1..];
-            continue;
-        }
-        // `<tag ...>` and `</tag>` are not shown.
-        if let Some(stripped) = rest.strip_prefix('<')
-            && stripped.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/')
-            && let Some(end) = stripped.find('>')
-        {
-            rest = &stripped[end + 1..];
-            continue;
-        }
-        let c = rest.chars().next().expect("not empty");
-        if c != '`' && c != '*' {
-            text.push(c);
-        }
-        rest = &rest[c.len_utf8()..];
-    }
-    text
-}
-
-/// The anchor a code host gives a heading: the rendered text in lower case, letters,
-/// digits, `-` and `_` kept, spaces turned into `-`, everything else dropped.
-pub fn slug(heading: &str) -> String {
-    rendered_text(heading)
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Every anchor a page offers: its headings' slugs (a repeated heading gets `-1`,
-/// `-2`, ... as on a code host) and the `id`/`name` attributes of its inline HTML.
-pub fn anchors(page: &Page) -> Vec<String> {
-    let mut found: Vec<String> = Vec::new();
-    for heading in &page.headings {
-        let base = slug(&heading.text);
-        let mut candidate = base.clone();
-        let mut count = 0;
-        while found.contains(&candidate) {
-            count += 1;
-            candidate = format!("{base}-{count}");
-        }
-        found.push(candidate);
-    }
-    for block in &page.prose {
-        found.extend(attribute_values(&block.text, "id"));
-        found.extend(attribute_values(&block.text, "name"));
-    }
-    found
-}
-
-/// The values of `attribute="..."` in inline HTML.
-fn attribute_values(text: &str, attribute: &str) -> Vec<String> {
-    let pattern = format!(" {attribute}=\"");
-    let mut values = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(&pattern) {
-        let after = &rest[at + pattern.len()..];
-        let Some(end) = after.find('"') else { break };
-        values.push(after[..end].to_string());
-        rest = &after[end..];
-    }
-    values
-}
-
-/// Every link target in the page's prose: inline links and images, reference
-/// definitions, and `href`/`src` attributes. Targets are as written.
-pub fn links(page: &Page) -> Vec<Located> {
-    let mut found = Vec::new();
-    for block in &page.prose {
-        let line_of = |offset: usize| block.line + block.text[..offset].matches('\n').count();
-        let text = &block.text;
-        let mut at = 0;
-        while let Some(found_at) = text[at..].find("](") {
-            let start = at + found_at + 2;
-            if let Some(target) = link_target(&text[start..]) {
-                found.push(Located { line: line_of(start), text: target });
-            }
-            at = start;
-        }
-        let mut offset = 0;
-        for line in text.split('\n') {
-            let trimmed = line.trim_start();
-            if trimmed.starts_with('[')
-                && !trimmed.starts_with("[^")
-                && let Some(close) = trimmed.find("]:")
-                && let Some(target) = trimmed[close + 2..].split_whitespace().next()
-            {
-                found.push(Located {
-                    line: line_of(offset),
-                    text: target.trim_matches(['<', '>']).to_string(),
-                });
-            }
-            offset += line.len() + 1;
-        }
-        for attribute in ["href", "src"] {
-            for value in attribute_values(text, attribute) {
-                found.push(Located { line: block.line, text: value });
-            }
-        }
-    }
-    found
 }
 
 /// A link whose whole label is one code span, like ``[`task`](../src/main.rs#L12)``:
@@ -288,51 +23,189 @@ pub struct CodeLink {
     pub target: String,
 }
 
-/// Every inline link of the page whose label is a single code span.
-pub fn code_links(page: &Page) -> Vec<CodeLink> {
-    let mut found = Vec::new();
-    for block in &page.written {
-        let text = &block.text;
-        let mut at = 0;
-        while let Some(open) = text[at..].find("[`") {
-            let label_start = at + open + 2;
-            at = label_start;
-            let Some(close) = text[label_start..].find("`](") else {
-                break;
-            };
-            let code = &text[label_start..label_start + close];
-            if code.is_empty() || code.contains(['`', '\n', '[', ']']) {
-                continue;
-            }
-            if let Some(target) = link_target(&text[label_start + close + 3..]) {
-                found.push(CodeLink {
-                    line: block.line + text[..label_start].matches('\n').count(),
-                    code: code.to_string(),
-                    target,
-                });
-            }
-        }
-    }
-    found
+/// What a Markdown file holds, sorted into what the checks read.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// Headings as rendered: no backticks, emphasis marks, link targets or HTML.
+    pub headings: Vec<Located>,
+    /// Code: every line of a code block, and every code span.
+    pub code: Vec<Located>,
+    /// Every link target: inline links and images, reference definitions, and the
+    /// `href`/`src` attributes of HTML. Targets as written.
+    pub links: Vec<Located>,
+    /// Every link whose label is a single code span.
+    pub code_links: Vec<CodeLink>,
+    /// The `id` and `name` attributes of the page's HTML.
+    pub html_ids: Vec<String>,
 }
 
-/// The target of an inline link, from just after its `(`.
-fn link_target(text: &str) -> Option<String> {
-    let text = text.trim_start();
-    if let Some(angled) = text.strip_prefix('<') {
-        return angled.find('>').map(|end| angled[..end].to_string());
-    }
-    let mut depth = 0;
-    for (at, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' if depth == 0 => return Some(text[..at].to_string()),
-            ')' => depth -= 1,
-            c if c.is_whitespace() => return Some(text[..at].to_string()),
-            _ => {}
+/// The Markdown a code host reads: CommonMark with tables, footnotes,
+/// strikethrough and task lists.
+fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+}
+
+/// A link being read: its line and target, and its label's code spans.
+struct OpenLink {
+    line: usize,
+    target: String,
+    codes: Vec<String>,
+    other: bool,
+}
+
+pub fn read_page(markdown: &str) -> Page {
+    let lines = LineIndex::new(markdown);
+    let mut page = Page::default();
+    let mut heading: Option<Located> = None;
+    let mut open_links: Vec<OpenLink> = Vec::new();
+    let mut in_code_block = false;
+    let mut events = Parser::new_ext(markdown, options()).into_offset_iter();
+    let mut definitions: Vec<(usize, String)> = events
+        .reference_definitions()
+        .iter()
+        .map(|(_, def)| (def.span.start, def.dest.to_string()))
+        .collect();
+    definitions.sort();
+    for (event, range) in events.by_ref() {
+        let line = lines.line_of(range.start);
+        match event {
+            Event::Start(Tag::Heading { .. }) => {
+                heading = Some(Located { line, text: String::new() })
+            }
+            Event::End(TagEnd::Heading(_)) => page.headings.extend(heading.take()),
+            Event::Start(Tag::Link { link_type, dest_url, .. })
+            | Event::Start(Tag::Image { link_type, dest_url, .. }) => {
+                // A reference link's target is checked once, at its definition.
+                let by_reference = matches!(
+                    link_type,
+                    LinkType::Reference | LinkType::Collapsed | LinkType::Shortcut
+                );
+                if !by_reference {
+                    page.links.push(Located { line, text: dest_url.to_string() });
+                }
+                let target = dest_url.to_string();
+                open_links.push(OpenLink { line, target, codes: Vec::new(), other: false });
+            }
+            Event::End(TagEnd::Link | TagEnd::Image) => {
+                if let Some(link) = open_links.pop()
+                    && let [code] = &link.codes[..]
+                    && !link.other
+                {
+                    let (line, code, target) = (link.line, code.clone(), link.target);
+                    page.code_links.push(CodeLink { line, code, target });
+                }
+            }
+            Event::Start(Tag::CodeBlock(_)) => in_code_block = true,
+            Event::End(TagEnd::CodeBlock) => in_code_block = false,
+            Event::Text(text) if in_code_block => {
+                for (index, text) in text.lines().enumerate() {
+                    page.code.push(Located { line: line + index, text: text.to_string() });
+                }
+            }
+            Event::Text(text) => {
+                if let Some(heading) = &mut heading {
+                    heading.text.push_str(&text);
+                }
+                open_links.iter_mut().for_each(|link| link.other = true);
+            }
+            Event::Code(code) => {
+                page.code.push(Located { line, text: code.trim().to_string() });
+                if let Some(heading) = &mut heading {
+                    heading.text.push_str(&code);
+                }
+                open_links.iter_mut().for_each(|link| link.codes.push(code.to_string()));
+            }
+            Event::Html(html) | Event::InlineHtml(html) => read_html(&html, line, &mut page),
+            // Emphasis, a line break, ...: a label with more than one code span.
+            _ => open_links.iter_mut().for_each(|link| link.other = true),
         }
     }
-    None
+    for (start, target) in definitions {
+        page.links.push(Located { line: lines.line_of(start), text: target });
+    }
+    page.links.sort_by_key(|link| link.line);
+    page
+}
+
+/// The `href`, `src`, `id` and `name` attributes of a piece of HTML starting on `line`.
+fn read_html(html: &str, line: usize, page: &mut Page) {
+    for attribute in ["href", "src"] {
+        for (offset, value) in attribute_values(html, attribute) {
+            let line = line + html[..offset].matches('\n').count();
+            page.links.push(Located { line, text: value });
+        }
+    }
+    for attribute in ["id", "name"] {
+        page.html_ids.extend(attribute_values(html, attribute).into_iter().map(|(_, v)| v));
+    }
+}
+
+/// The values of `attribute="..."` in HTML, with their byte offsets.
+fn attribute_values(text: &str, attribute: &str) -> Vec<(usize, String)> {
+    let pattern = format!(" {attribute}=\"");
+    let mut values = Vec::new();
+    let mut at = 0;
+    while let Some(found) = text[at..].find(&pattern) {
+        let start = at + found + pattern.len();
+        let Some(end) = text[start..].find('"') else { break };
+        values.push((start, text[start..start + end].to_string()));
+        at = start + end;
+    }
+    values
+}
+
+/// Byte offsets to line numbers and back.
+struct LineIndex {
+    /// Where each line starts.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(at, _)| at + 1));
+        LineIndex { starts: starts.collect() }
+    }
+
+    /// The 1-based line that holds byte `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset)
+    }
+}
+
+/// The anchor a code host gives a heading: the rendered text in lower case, letters,
+/// digits, `-` and `_` kept, spaces turned into `-`, everything else dropped.
+pub fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every anchor a page offers: its headings' slugs (a repeated heading gets `-1`,
+/// `-2`, ... as on a code host) and the `id`/`name` attributes of its HTML.
+pub fn anchors(page: &Page) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for heading in &page.headings {
+        let base = slug(&heading.text);
+        let mut candidate = base.clone();
+        let mut count = 0;
+        while found.contains(&candidate) {
+            count += 1;
+            candidate = format!("{base}-{count}");
+        }
+        found.push(candidate);
+    }
+    found.extend(page.html_ids.iter().cloned());
+    found
 }
 
 /// Whether a link leaves the repository (`https:`, `mailto:`, ...).
@@ -484,12 +357,10 @@ pub fn chosen_command(args: &[String], help: &Help) -> Option<String> {
     None
 }
 
-/// Whether a heading names a scene: one of its words (`-` joins words) is the
-/// scene's name, so `many-children-locked` does not name `many-children`.
+/// Whether a heading (as rendered) names a scene: one of its words (`-` joins words)
+/// is the scene's name, so `many-children-locked` does not name `many-children`.
 pub fn heading_names(heading: &str, scene: &str) -> bool {
-    rendered_text(heading)
-        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
-        .any(|word| word == scene)
+    heading.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')).any(|w| w == scene)
 }
 
 /// A size flag and the values a quick run may use.
@@ -541,16 +412,22 @@ pub fn at_small_size(args: &[String], sizes: &[SmallSize], help: &Help) -> Vec<S
 mod tests {
     use super::*;
 
+    /// The anchor of a page's only heading.
+    fn anchor_of(heading: &str) -> String {
+        anchors(&read_page(&format!("## {heading}\n"))).remove(0)
+    }
+
     #[test]
     fn slugs_follow_the_code_host() {
-        assert_eq!(slug("What it shows"), "what-it-shows");
+        assert_eq!(anchor_of("What it shows"), "what-it-shows");
         assert_eq!(
-            slug("`named`: memory with a name in /dev/shm"),
+            anchor_of("`named`: memory with a name in /dev/shm"),
             "named-memory-with-a-name-in-devshm"
         );
-        assert_eq!(slug("The typed proxy: A -> B"), "the-typed-proxy-a---b");
-        assert_eq!(slug("[Link](x.md) and **bold**"), "link-and-bold");
-        assert_eq!(slug("Honest `unsafe`"), "honest-unsafe");
+        assert_eq!(anchor_of("The typed proxy: A -> B"), "the-typed-proxy-a---b");
+        assert_eq!(anchor_of("[Link](x.md) and **bold**"), "link-and-bold");
+        assert_eq!(anchor_of("Honest `unsafe`"), "honest-unsafe");
+        assert_eq!(anchor_of("Closing hashes ##"), "closing-hashes");
     }
 
     #[test]
@@ -564,7 +441,7 @@ mod tests {
         let page = read_page(
             "See [a](a.md) and `[b](b.md)`.\n\n```sh\n# not a heading [c](c.md)\ncargo run -p x\n```\n",
         );
-        let targets: Vec<_> = links(&page).into_iter().map(|l| l.text).collect();
+        let targets: Vec<_> = page.links.into_iter().map(|l| l.text).collect();
         assert_eq!(targets, ["a.md"]);
         assert!(page.headings.is_empty());
         let code: Vec<_> = page.code.iter().map(|c| (c.line, c.text.as_str())).collect();
@@ -576,9 +453,14 @@ mod tests {
 
     #[test]
     fn links_know_their_lines() {
-        let page = read_page("one\ntwo [x](../x.rs#L3) three\n\n[ref]: <y.md#top>\n");
-        let found: Vec<_> = links(&page).into_iter().map(|l| (l.line, l.text)).collect();
-        assert_eq!(found, [(2, "../x.rs#L3".to_string()), (4, "y.md#top".to_string())]);
+        let page = read_page(
+            "one\ntwo [x](../x.rs#L3) three\n\n[ref]: <y.md#top>\n\n<p>\n<img src=\"z.svg\">\n</p>\n",
+        );
+        let found: Vec<_> = page.links.into_iter().map(|l| (l.line, l.text)).collect();
+        assert_eq!(
+            found,
+            [(2, "../x.rs#L3".to_string()), (4, "y.md#top".to_string()), (7, "z.svg".to_string())]
+        );
     }
 
     #[test]
@@ -587,7 +469,7 @@ mod tests {
             "See [`task`](m.rs#L3), [a `b`](x.md),\n[`c` and `d`](y.md) and [`e::f()`](z.rs).\n",
         );
         let found: Vec<_> =
-            code_links(&page).into_iter().map(|l| (l.line, l.code, l.target)).collect();
+            page.code_links.into_iter().map(|l| (l.line, l.code, l.target)).collect();
         assert_eq!(
             found,
             [
@@ -651,9 +533,10 @@ Options:
 
     #[test]
     fn scene_names_are_whole_words() {
-        assert!(heading_names("`many-children`: lost updates", "many-children"));
-        assert!(!heading_names("many-children-locked", "many-children"));
-        assert!(heading_names("attribute and slice", "slice"));
+        let rendered = |md: &str| read_page(&format!("# {md}\n")).headings.remove(0).text;
+        assert!(heading_names(&rendered("`many-children`: lost updates"), "many-children"));
+        assert!(!heading_names(&rendered("many-children-locked"), "many-children"));
+        assert!(heading_names(&rendered("attribute and slice"), "slice"));
     }
 
     #[test]

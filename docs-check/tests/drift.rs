@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use docs_check::{
     CargoRun, Help, SmallSize, anchors, at_small_size, cargo_run_commands, chosen_command,
-    code_links, heading_names, is_external, links, parse_cargo_run, parse_help, read_page,
+    heading_names, is_external, parse_cargo_run, parse_help, read_page,
 };
 
 /// Sub-commands that are not scenes of the lesson.
@@ -43,7 +43,7 @@ fn links_and_anchors_resolve() {
     let mut problems = Vec::new();
     for file in markdown_files() {
         let page = read_page(&read(&file));
-        for link in links(&page) {
+        for link in &page.links {
             if let Err(problem) = check_link(&file, &link.text) {
                 problems.push(format!(
                     "{}:{}: link `{}`: {problem}",
@@ -62,8 +62,7 @@ fn line_links_land_on_what_they_name() {
     let mut problems = Vec::new();
     for file in markdown_files() {
         let page = read_page(&read(&file));
-        let labelled = code_links(&page);
-        for link in links(&page) {
+        for link in &page.links {
             let Some((path, anchor)) = link.text.split_once('#') else {
                 continue;
             };
@@ -77,7 +76,8 @@ fn line_links_land_on_what_they_name() {
             else {
                 continue; // links_and_anchors_resolve reports these
             };
-            let label = labelled.iter().find(|l| l.line == link.line && l.target == link.text);
+            let label =
+                page.code_links.iter().find(|l| l.line == link.line && l.target == link.text);
             let outcome = match label {
                 None => Err(
                     "a line anchor needs a label naming what is there, like [`fn_name`](file.rs#L12), so that this test can follow it"
@@ -102,7 +102,8 @@ fn line_links_land_on_what_they_name() {
 fn every_page_is_in_the_book() {
     let summary_path = root().join("docs/SUMMARY.md");
     let summary = read_page(&read(&summary_path));
-    let listed: BTreeSet<PathBuf> = links(&summary)
+    let listed: BTreeSet<PathBuf> = summary
+        .links
         .iter()
         .map(|link| normalize(&root().join("docs").join(link.text.split('#').next().unwrap())))
         .collect();
