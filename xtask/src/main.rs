@@ -2,8 +2,11 @@
 //!
 //! * `bench` (bench.rs): every program's bench and the Python benchmark, written
 //!   into the benchmark chapter and its chart.
+//! * `doctor` (doctor.rs): whether this machine can run every scene at the
+//!   tutorial's sizes.
 
 mod bench;
+mod doctor;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,14 +27,21 @@ enum Task {
     /// Run every bench and the Python benchmark; rewrite docs/benchmark.md's
     /// results and docs/benchmark.svg
     Bench(bench::BenchArgs),
+    /// Check that this machine can run every scene at the tutorial's sizes: Linux,
+    /// /dev/shm, memory, TMPDIR, Rust, and (optional) Python with numpy. One line
+    /// per check; exits 1 when a required one fails
+    Doctor,
 }
 
 fn main() -> std::process::ExitCode {
+    // Ok(false): the task has said what failed; no error line to add.
     let outcome = match Cli::parse().task {
-        Task::Bench(args) => bench::run(args),
+        Task::Bench(args) => bench::run(args).map(|()| true),
+        Task::Doctor => doctor::run(),
     };
     match outcome {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
