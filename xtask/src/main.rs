@@ -4,8 +4,10 @@
 //!   into the benchmark chapter and its chart.
 //! * `doctor` (doctor.rs): whether this machine can run every scene at the
 //!   tutorial's sizes.
+//! * `check-book` (check_book.rs): every link of the book as mdBook built it lands.
 
 mod bench;
+mod check_book;
 mod doctor;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +33,10 @@ enum Task {
     /// /dev/shm, memory, TMPDIR, Rust, and (optional) Python with numpy. One line
     /// per check; exits 1 when a required one fails
     Doctor,
+    /// Check every link of the built book (`mdbook build docs` first): each href and
+    /// src of every page must reach a file of the book, each #fragment an id of its
+    /// page. Lists every broken link; exits 1 if there is one
+    CheckBook(check_book::CheckBookArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +44,7 @@ fn main() -> std::process::ExitCode {
     let outcome = match Cli::parse().task {
         Task::Bench(args) => bench::run(args).map(|()| true),
         Task::Doctor => doctor::run(),
+        Task::CheckBook(args) => check_book::run(args),
     };
     match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,
