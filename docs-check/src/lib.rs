@@ -1,10 +1,48 @@
 //! Reads the book's Markdown with pulldown-cmark (the parser mdBook uses, set up the
 //! way a code host renders a page) and sorts out what can drift away from the code:
-//! links and their `#anchors`, headings, and the `cargo run` commands the pages
-//! quote. The checks themselves are in `tests/drift.rs`; this crate only reads text
-//! and has no opinion about it.
+//! links and their `#anchors`, headings, the `cargo run` commands the pages quote,
+//! and the code shown on the page. The checks themselves are in `tests/drift.rs`;
+//! this crate only reads text and has no opinion about it.
+//!
+//! # Code on the page
+//!
+//! A page shows a file of the programs, or some items of one, by a marker line (an
+//! HTML comment, which neither the code host nor mdBook shows) directly followed
+//! by a fenced code block that holds a copy of the code:
+//!
+//! ````markdown
+//! <!-- code: ../examples-mmap/src/scenes/one_child.rs -->
+//! ```rust
+//! (the whole file, exactly)
+//! ```
+//! ````
+//!
+//! The path is relative to the page, as a link's is. After it may come one item,
+//! or a range of items, named as declared at the top level of the file:
+//!
+//! * `<!-- code: ../examples-mmap/src/file.rs fn create -->` shows `fn create`,
+//!   from the doc comment and attributes above it to its closing brace;
+//! * `<!-- code: ../examples-mmap/src/file.rs fn create .. fn open -->` shows
+//!   everything from the start of `create` to the end of `open`;
+//! * an item is named by its keyword and name as the line declaring it starts,
+//!   without `pub`: `struct Place`, `impl Place`, `const OWNER_ONLY`.
+//!
+//! Prefer whole files: a scene file is one screen, and a page that shows it whole
+//! cannot hide a line of it.
+//!
+//! The copy is plain Markdown, so it reads the same on the code host and in mdBook
+//! (mdBook's `{{#include}}` shows as raw text on a code host). `cargo xtask
+//! book-code` rewrites every marked block from its file, and writes the block under
+//! a new marker; the drift test `shown_code_matches_its_file` fails, listing every
+//! page and file, when a block differs from its file or a marker points at nothing.
+//! The reading and comparing are in [`shown`].
 
-use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
+pub mod shown;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use pulldown_cmark::{CodeBlockKind, Event, LinkType, Options, Parser, Tag, TagEnd};
 
 /// A piece of text and the (1-based) line of the file it starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +61,33 @@ pub struct CodeLink {
     pub target: String,
 }
 
+/// A `<!-- code: ... -->` marker and the fenced block right under it, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeMarker {
+    pub line: usize,
+    /// What follows `code:`, trimmed: a path, and maybe an item or a range of items.
+    pub spec: String,
+    /// The marker's lines in the page, from the start of its first line to the end
+    /// of its last (newline included).
+    pub marker: Range<usize>,
+    /// Blanks before the marker: a block written under it is indented the same.
+    pub indent: String,
+    /// The fenced block that starts on the next line; None when there is none.
+    pub block: Option<CodeBlock>,
+}
+
+/// A code block: its text as the reader sees it, and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeBlock {
+    /// The info string of a fenced block, e.g. `rust`; None for an indented block.
+    pub info: Option<String>,
+    /// The lines inside, as the reader sees them.
+    pub content: String,
+    /// Its lines in the page, from the start of the first to the end of the last
+    /// (newline included).
+    pub lines: Range<usize>,
+}
+
 /// What a Markdown file holds, sorted into what the checks read.
 #[derive(Debug, Default)]
 pub struct Page {
@@ -37,6 +102,8 @@ pub struct Page {
     pub code_links: Vec<CodeLink>,
     /// The `id` and `name` attributes of the page's HTML.
     pub html_ids: Vec<String>,
+    /// The `<!-- code: ... -->` markers, in order.
+    pub code_markers: Vec<CodeMarker>,
 }
 
 /// The Markdown a code host reads: CommonMark with tables, footnotes,
@@ -61,7 +128,7 @@ pub fn read_page(markdown: &str) -> Page {
     let mut page = Page::default();
     let mut heading: Option<Located> = None;
     let mut open_links: Vec<OpenLink> = Vec::new();
-    let mut in_code_block = false;
+    let mut code_block: Option<CodeBlock> = None;
     let mut events = Parser::new_ext(markdown, options()).into_offset_iter();
     let mut definitions: Vec<(usize, String)> = events
         .reference_definitions()
@@ -98,12 +165,28 @@ pub fn read_page(markdown: &str) -> Page {
                     page.code_links.push(CodeLink { line, code, target });
                 }
             }
-            Event::Start(Tag::CodeBlock(_)) => in_code_block = true,
-            Event::End(TagEnd::CodeBlock) => in_code_block = false,
-            Event::Text(text) if in_code_block => {
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let info = match kind {
+                    CodeBlockKind::Fenced(info) => Some(info.to_string()),
+                    CodeBlockKind::Indented => None,
+                };
+                let lines = lines.start_of_line(range.start)..lines.end_of_line(range.end);
+                code_block = Some(CodeBlock { info, content: String::new(), lines });
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                let Some(block) = code_block.take() else { continue };
+                if let Some(marker) = page.code_markers.last_mut()
+                    && marker.block.is_none()
+                    && marker.marker.end == block.lines.start
+                {
+                    marker.block = Some(block);
+                }
+            }
+            Event::Text(text) if code_block.is_some() => {
                 for (index, text) in text.lines().enumerate() {
                     page.code.push(Located { line: line + index, text: text.to_string() });
                 }
+                code_block.as_mut().expect("in a code block").content.push_str(&text);
             }
             Event::Text(text) => {
                 if let Some(heading) = &mut heading {
@@ -118,7 +201,18 @@ pub fn read_page(markdown: &str) -> Page {
                 }
                 open_links.iter_mut().for_each(|link| link.codes.push(code.to_string()));
             }
-            Event::Html(html) | Event::InlineHtml(html) => read_html(&html, line, &mut page),
+            Event::Html(html) | Event::InlineHtml(html) => {
+                read_html(&html, line, &mut page);
+                if let Some(spec) = html.trim_start().strip_prefix("<!-- code:") {
+                    let spec = spec.trim_end().trim_end_matches("-->").trim().to_string();
+                    let marker = lines.start_of_line(range.start)..lines.end_of_line(range.end);
+                    let indent = markdown[marker.clone()]
+                        .chars()
+                        .take_while(|c| *c == ' ' || *c == '\t')
+                        .collect();
+                    page.code_markers.push(CodeMarker { line, spec, marker, indent, block: None });
+                }
+            }
             // Emphasis, a line break, ...: a label with more than one code span.
             _ => open_links.iter_mut().for_each(|link| link.other = true),
         }
@@ -161,18 +255,52 @@ fn attribute_values(text: &str, attribute: &str) -> Vec<(usize, String)> {
 struct LineIndex {
     /// Where each line starts.
     starts: Vec<usize>,
+    len: usize,
 }
 
 impl LineIndex {
     fn new(text: &str) -> Self {
         let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(at, _)| at + 1));
-        LineIndex { starts: starts.collect() }
+        LineIndex { starts: starts.collect(), len: text.len() }
     }
 
     /// The 1-based line that holds byte `offset`.
     fn line_of(&self, offset: usize) -> usize {
         self.starts.partition_point(|&start| start <= offset)
     }
+
+    /// Where the line holding byte `offset` starts.
+    fn start_of_line(&self, offset: usize) -> usize {
+        self.starts[self.line_of(offset) - 1]
+    }
+
+    /// Where the line after the one holding byte `end - 1` starts: the end of a
+    /// range's last line, its newline included.
+    fn end_of_line(&self, end: usize) -> usize {
+        self.starts.get(self.line_of(end.saturating_sub(1))).copied().unwrap_or(self.len)
+    }
+}
+
+/// The book's pages and the repository's README: README.md and every Markdown file
+/// under docs/, in a stable order.
+pub fn markdown_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, found)?;
+            } else if path.extension().is_some_and(|e| e == "md") {
+                found.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = vec![root.join("README.md")];
+    walk(&root.join("docs"), &mut files)?;
+    Ok(files)
 }
 
 /// The anchor a code host gives a heading: the rendered text in lower case, letters,
@@ -477,6 +605,23 @@ mod tests {
                 (2, "e::f()".to_string(), "z.rs".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn a_marker_finds_the_block_under_it() {
+        let page = read_page(
+            "Text.\n\n<!-- code: ../a.rs fn main -->\n```rust\nfn main() {}\n```\n\n<!-- code: b.rs -->\n\nnot a block\n\n- item\n\n  <!-- code: c.rs -->\n  ```\n  c\n  ```\n",
+        );
+        let [first, second, third] = &page.code_markers[..] else { panic!("three markers") };
+        assert_eq!((first.line, first.spec.as_str()), (3, "../a.rs fn main"));
+        let block = first.block.as_ref().expect("a block under the first marker");
+        assert_eq!(block.info.as_deref(), Some("rust"));
+        assert_eq!(block.content, "fn main() {}\n");
+        assert_eq!(block.lines.start, first.marker.end);
+        assert_eq!(second.spec, "b.rs");
+        assert!(second.block.is_none(), "a blank line stands between");
+        assert_eq!(third.indent, "  ");
+        assert_eq!(third.block.as_ref().map(|b| b.content.as_str()), Some("c\n"));
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //!   that chapter that names it;
 //! * every `cargo run -p ...` command quoted in docs/ and README.md names a package of
 //!   the workspace and a scene of that program, and exits 0 when run at small sizes.
+//! * every code block under a `<!-- code: PATH [ITEM [.. ITEM]] -->` marker holds
+//!   exactly that file's (or those items') text, and every marker points at code
+//!   (`cargo xtask book-code` copies the blocks again; see the crate's docs).
 //!
 //! Each test lists every problem it finds, with file and line, not just the first.
 //! The programs are built once (a nested `cargo build` into this test's own target
@@ -24,6 +27,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use docs_check::shown as shown_code;
 use docs_check::{
     CargoRun, Help, SmallSize, anchors, at_small_size, cargo_run_commands, chosen_command,
     heading_names, is_external, parse_cargo_run, parse_help, read_page,
@@ -172,6 +176,19 @@ fn quoted_cargo_run_commands_run_at_small_sizes() {
         }
     }
     report("quoted commands that do not run", problems);
+}
+
+#[test]
+fn shown_code_matches_its_file() {
+    let mut problems = Vec::new();
+    for file in markdown_files() {
+        let page = read_page(&read(&file));
+        let read_code = shown_code::reader(file.parent().expect("a file has a folder"));
+        for problem in shown_code::check(&page, &read_code) {
+            problems.push(format!("{}:{}: {}", shown(&file), problem.line, problem.text));
+        }
+    }
+    report("shown code blocks that differ from their files", problems);
 }
 
 // -------------------------------------------------------------------------------
@@ -534,23 +551,7 @@ fn root() -> PathBuf {
 
 /// README.md and every Markdown file under docs/, in a stable order.
 fn markdown_files() -> Vec<PathBuf> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("could not list {}: {e}", dir.display()))
-            .map(|entry| entry.expect("a folder entry").path())
-            .collect();
-        entries.sort();
-        for path in entries {
-            if path.is_dir() {
-                walk(&path, found);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                found.push(path);
-            }
-        }
-    }
-    let mut files = vec![root().join("README.md")];
-    walk(&root().join("docs"), &mut files);
-    files
+    docs_check::markdown_files(&root()).expect("could not list the book's pages")
 }
 
 /// The `members` of the workspace's Cargo.toml.

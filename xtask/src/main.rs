@@ -5,8 +5,10 @@
 //! * `doctor` (doctor.rs): whether this machine can run every scene at the
 //!   tutorial's sizes.
 //! * `check-book` (check_book.rs): every link of the book as mdBook built it lands.
+//! * `book-code` (book_code.rs): the code the pages show, copied from its files.
 
 mod bench;
+mod book_code;
 mod check_book;
 mod doctor;
 
@@ -37,7 +39,33 @@ enum Task {
     /// src of every page must reach a file of the book, each #fragment an id of its
     /// page. Lists every broken link; exits 1 if there is one
     CheckBook(check_book::CheckBookArgs),
+    /// Copy the code every page shows under a `<!-- code: ... -->` marker from its
+    /// file again
+    #[command(long_about = BOOK_CODE_HELP)]
+    BookCode(book_code::BookCodeArgs),
 }
+
+const BOOK_CODE_HELP: &str = "\
+Copy the code every page shows under a `<!-- code: ... -->` marker from its file again.
+
+For contributors: to show code on a page, write a marker line, an HTML comment
+that neither the code host nor mdBook displays, and run this task. It writes a
+fenced block under the marker holding the file's text, and rewrites it whenever
+the file changes:
+
+    <!-- code: ../examples-mmap/src/scenes/one_child.rs -->
+    <!-- code: ../examples-mmap/src/file.rs fn create -->
+    <!-- code: ../examples-mmap/src/file.rs fn create .. fn open -->
+
+The path is relative to the page, as a link's. With no item, the whole file is
+shown (preferred: a scene file is one screen). An item is named by its keyword
+and name as its top-level declaration starts, without `pub` (`fn create`,
+`struct Place`, `impl Place`); it runs from its doc comment and attributes to its
+closing brace. `A .. B` shows everything from the start of A to the end of B.
+
+The block is plain Markdown, so the page reads the same on the code host and in
+mdBook. `cargo test -p docs-check` fails, listing every page and file, when a
+block differs from its file or a marker points at nothing.";
 
 fn main() -> std::process::ExitCode {
     // Ok(false): the task has said what failed; no error line to add.
@@ -45,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Task::Bench(args) => bench::run(args).map(|()| true),
         Task::Doctor => doctor::run(),
         Task::CheckBook(args) => check_book::run(args),
+        Task::BookCode(args) => book_code::run(args),
     };
     match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,
