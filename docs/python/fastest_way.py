@@ -103,7 +103,10 @@ class ArrayManager(BaseManager):
     pass
 
 
-ArrayManager.register("ones", np.ones)
+# `exposed` names the methods the proxy forwards; the child calls only sum(). Without
+# it, the manager lists every public attribute of the array by reading each one, and
+# numpy 2's `mT` (matrix transpose) raises for a 1-D array, failing the proxy.
+ArrayManager.register("ones", np.ones, exposed=("sum",))
 
 
 # ---------------------------------------------------------------------------------
