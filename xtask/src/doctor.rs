@@ -114,7 +114,7 @@ const SCENES: &[Scene] = &[
         arrays: 2,
         holders: "the child's and the parent's",
         file: None,
-        declared: &["const DEFAULT_N: u64 = 1000;", "checked_shape(n, 2)"],
+        declared: &["let n = cli.n.unwrap_or(1000);", "checked_side(n, 2,"],
     },
     Scene {
         program: "examples-queue",
@@ -125,7 +125,7 @@ const SCENES: &[Scene] = &[
         arrays: 2 + 1,
         holders: "the parent's, the child's and the one sent back",
         file: None,
-        declared: &["const DEFAULT_N: u64 = 1000;", "checked_shape(n, 3)"],
+        declared: &["let n = cli.n.unwrap_or(1000);", "checked_side(n, 3, holders)"],
     },
     Scene {
         program: "examples-queue",
@@ -137,9 +137,9 @@ const SCENES: &[Scene] = &[
         holders: "one per producer, and the parent's",
         file: None,
         declared: &[
-            "const DEFAULT_N: u64 = 1000;",
-            "const DEFAULT_PRODUCERS: u32 = 4;",
-            "checked_shape(n, u64::from(producers) + 1)",
+            "let n = cli.n.unwrap_or(1000);",
+            "let producers = cli.producers.unwrap_or(4);",
+            "checked_side(n, u64::from(producers) + 1, holders)",
         ],
     },
     Scene {
@@ -246,7 +246,7 @@ const SCENES: &[Scene] = &[
         arrays: 2,
         holders: "the server's and the parent's copy",
         file: None,
-        declared: &["const HOSTED_SUM_N: u64 = 50_000_000;", "array_len(cli.n, HOSTED_SUM_N, 2)"],
+        declared: &["const HOSTED_SUM_N: u64 = 50_000_000;", "array_len(n, HOSTED_SUM_N, 2)"],
     },
     Scene {
         program: "examples-manager",
@@ -257,7 +257,7 @@ const SCENES: &[Scene] = &[
         arrays: 1,
         holders: "the server's",
         file: None,
-        declared: &["const N: u64 = 100_000_000;", "child_proxy(array_len(cli.n, N, 1)?)"],
+        declared: &["const N: u64 = 100_000_000;", "child_proxy::parent(array_len(n, N, 1)?)"],
     },
     Scene {
         program: "examples-manager",
@@ -268,7 +268,7 @@ const SCENES: &[Scene] = &[
         arrays: 1,
         holders: "the server's",
         file: None,
-        declared: &["const N: u64 = 100_000_000;", "attribute(array_len(cli.n, N, 1)?)"],
+        declared: &["const N: u64 = 100_000_000;", "attribute::parent(array_len(n, N, 1)?)"],
     },
     Scene {
         program: "examples-manager",
@@ -279,7 +279,7 @@ const SCENES: &[Scene] = &[
         arrays: 1,
         holders: "the server's",
         file: None,
-        declared: &["const N: u64 = 100_000_000;", "slice(array_len(cli.n, N, 1)?)"],
+        declared: &["const N: u64 = 100_000_000;", "slice::parent(array_len(n, N, 1)?)"],
     },
     Scene {
         program: "examples-manager",
@@ -290,13 +290,13 @@ const SCENES: &[Scene] = &[
         arrays: 1,
         holders: "the server's",
         file: None,
-        declared: &["const N: u64 = 100_000_000;", "mutate(array_len(cli.n, N, 1)?,"],
+        declared: &["const N: u64 = 100_000_000;", "mutate::parent(array_len(n, N, 1)?,"],
     },
 ];
 
 /// ipc-channel's socket path is TMPDIR plus 18 bytes, and a Unix socket's address
 /// holds 107: examples-queue and examples-manager refuse a longer TMPDIR.
-const LONGEST_TMPDIR: usize = 89;
+const LONGEST_TMPDIR: usize = 76;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {

@@ -65,6 +65,6 @@ fn a_tmpdir_too_long_for_a_socket_is_missing_and_fails() {
     std::fs::remove_dir(&long).unwrap();
     let tmpdir = lines.iter().find(|l| l.contains(" TMPDIR: ")).expect("a TMPDIR line");
     assert!(tmpdir.starts_with("MISSING TMPDIR: "), "{tmpdir}");
-    assert!(tmpdir.contains("need one of at most 89"), "{tmpdir}");
+    assert!(tmpdir.contains("need one of at most 76"), "{tmpdir}");
     assert_eq!(output.status.code(), Some(1), "{lines:#?}");
 }
