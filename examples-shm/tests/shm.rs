@@ -524,25 +524,32 @@ fn bench_prints_one_line_per_method_and_leaves_no_segment_even_when_it_fails() {
 
 #[test]
 fn an_interrupted_bench_run_removes_its_segment() {
-    let marker = marker("bench-int");
-    let started = start(&["bench-run", "named-shm", "--n", "1000"], Some("sleep"), &marker);
-    let pid = started.child.id();
-    let prefix = format!("exshm-bench-{pid}-");
-    // Wait until the segment exists and the child has started (it then sleeps).
-    let until = Instant::now() + DEADLINE;
-    while !(bench_segments().iter().any(|n| n.starts_with(&prefix))
-        && processes_with(&marker).len() == 2)
-    {
-        assert!(Instant::now() < until, "the bench run never got going");
-        thread::sleep(Duration::from_millis(20));
+    // SIGINT: the run's own cleanup; SIGKILL: its watchdog's.
+    for signal in ["INT", "KILL"] {
+        let marker = marker("bench-int");
+        let started = start(&["bench-run", "named-shm", "--n", "1000"], Some("sleep"), &marker);
+        let pid = started.child.id();
+        let prefix = format!("exshm-bench-{pid}-");
+        // Wait until the segment exists and the child has started (it then sleeps).
+        let until = Instant::now() + DEADLINE;
+        while !(bench_segments().iter().any(|n| n.starts_with(&prefix))
+            && processes_with(&marker).len() == 2)
+        {
+            assert!(Instant::now() < until, "the bench run never got going");
+            thread::sleep(Duration::from_millis(20));
+        }
+        send(pid as i32, signal);
+        let done = started.finish();
+        if signal == "INT" {
+            assert_eq!(done.code(), Some(130), "{done:?}");
+            let expected = ["error: interrupted by SIGINT; cleaned up"];
+            assert_eq!(done.error_lines(), expected, "{done:?}");
+        }
+        assert_nothing_left(&marker, None);
+        let gone = Instant::now() + Duration::from_secs(3);
+        while bench_segments().iter().any(|n| n.starts_with(&prefix)) {
+            assert!(Instant::now() < gone, "SIG{signal}: the segment was left behind");
+            thread::sleep(Duration::from_millis(20));
+        }
     }
-    send(pid as i32, "INT");
-    let done = started.finish();
-    assert_eq!(done.code(), Some(130), "{done:?}");
-    assert_eq!(done.error_lines(), ["error: interrupted by SIGINT; cleaned up"], "{done:?}");
-    assert_nothing_left(&marker, None);
-    assert!(
-        !bench_segments().iter().any(|n| n.starts_with(&prefix)),
-        "the segment was left behind"
-    );
 }

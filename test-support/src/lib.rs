@@ -391,10 +391,20 @@ pub fn every_process_with(marker: &str) -> Vec<i32> {
     marked(marker).into_iter().map(|process| process.pid).collect()
 }
 
+/// The run's watchdog (see `plumbing::watchdog`), once it has started.
+pub fn watchdogs_with(marker: &str) -> Vec<i32> {
+    marked(marker)
+        .into_iter()
+        .filter(|process| process.watchdog)
+        .map(|process| process.pid)
+        .collect()
+}
+
 struct Marked {
     pid: i32,
     /// Not the watchdog, and not caught between fork and exec.
     scene: bool,
+    watchdog: bool,
 }
 
 fn marked(marker: &str) -> Vec<Marked> {
@@ -423,7 +433,7 @@ fn marked(marker: &str) -> Vec<Marked> {
             !named_child
                 && read(&name, "cmdline").is_some_and(|own| read(parent, "cmdline") == Some(own))
         });
-        found.push(Marked { pid, scene: !watchdog && !copy_of_parent });
+        found.push(Marked { pid, scene: !watchdog && !copy_of_parent, watchdog });
     }
     found
 }

@@ -6,9 +6,12 @@
 //!   tutorial's sizes.
 //! * `check-book` (check_book.rs): every link of the book as mdBook built it lands.
 //! * `book-code` (book_code.rs): the code the pages show, copied from its files.
+//! * `chaos` (chaos.rs): every program hurt by a random signal at a random moment;
+//!   nothing of a run may be left 3 s later.
 
 mod bench;
 mod book_code;
+mod chaos;
 mod check_book;
 mod doctor;
 
@@ -43,6 +46,10 @@ enum Task {
     /// file again
     #[command(long_about = BOOK_CODE_HELP)]
     BookCode(book_code::BookCodeArgs),
+    /// Run the programs at small sizes, each run hurt once at a random moment by
+    /// SIGINT, SIGTERM, SIGHUP or SIGKILL to the parent, a child or the watchdog;
+    /// count orphans, hangs and leftovers 3 s later. Exits 1 if any count is above 0
+    Chaos(chaos::ChaosArgs),
 }
 
 const BOOK_CODE_HELP: &str = "\
@@ -74,6 +81,10 @@ fn main() -> std::process::ExitCode {
         Task::Doctor => doctor::run(),
         Task::CheckBook(args) => check_book::run(args),
         Task::BookCode(args) => book_code::run(args),
+        Task::Chaos(args) => workspace_root().and_then(|root| {
+            let target = target_directory(&root)?;
+            chaos::run(args, &root, &target)
+        }),
     };
     match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,
