@@ -6,11 +6,13 @@
 //!   tutorial's sizes.
 //! * `check-book` (check_book.rs): every link of the book as mdBook built it lands.
 //! * `book-code` (book_code.rs): the code the pages show, copied from its files.
+//! * `book-output` (book_output.rs): the output the pages show, printed again.
 //! * `chaos` (chaos.rs): every program hurt by a random signal at a random moment;
 //!   nothing of a run may be left 3 s later.
 
 mod bench;
 mod book_code;
+mod book_output;
 mod chaos;
 mod check_book;
 mod doctor;
@@ -46,6 +48,9 @@ enum Task {
     /// file again
     #[command(long_about = BOOK_CODE_HELP)]
     BookCode(book_code::BookCodeArgs),
+    /// Run the command under each `<!-- output: cargo run -p ... -->` marker of the
+    /// book and write what it printed into the block under it
+    BookOutput(book_output::BookOutputArgs),
     /// Run the programs at small sizes, each run hurt once at a random moment by
     /// SIGINT, SIGTERM, SIGHUP or SIGKILL to the parent, a child or the watchdog;
     /// count orphans, hangs and leftovers 3 s later. Exits 1 if any count is above 0
@@ -81,6 +86,7 @@ fn main() -> std::process::ExitCode {
         Task::Doctor => doctor::run(),
         Task::CheckBook(args) => check_book::run(args),
         Task::BookCode(args) => book_code::run(args),
+        Task::BookOutput(args) => book_output::run(args),
         Task::Chaos(args) => workspace_root().and_then(|root| {
             let target = target_directory(&root)?;
             chaos::run(args, &root, &target)
