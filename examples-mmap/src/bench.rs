@@ -18,10 +18,10 @@
 //!
 //! No flush: the tutorial's benchmark fills the array and starts the child without
 //! `flush()`, and the child does not need one (both map the same page-cache pages).
-//! msync would write 800 MB to the disk and doubled the time here (docs/mmap.md).
+//! msync would write 800 MB to the disk and doubled the time here (docs/deeper/mmap.md).
 //!
 //! The file lives in the temporary directory ($TMPDIR, else /tmp), and that choice
-//! is the largest lever of all. Measured here (docs/mmap.md, "Benchmark"): /tmp is
+//! is the largest lever of all. Measured here (docs/deeper/mmap.md, "The benchmark"): /tmp is
 //! on ext4, which on this kernel caches a file in large folios that the kernel maps
 //! with 2 MiB page-table entries, while /dev/shm (tmpfs, shmem huge pages `never`)
 //! hands out 4 KiB pages: `floor-mmap` took 0.56 to 0.60 s there, 0.22 s on ext4.

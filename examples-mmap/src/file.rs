@@ -116,8 +116,10 @@ pub fn open<T>(path: &Path, n: usize) -> Result<(File, MmapRaw)> {
 }
 
 /// Asks for every page of the mapping, writable, now: one system call instead of a
-/// page fault every few pages, for a child about to write every value. With 100
-/// children each mapping 400 MB, this nearly halved a scene's kernel time here.
+/// page fault every few pages, for a child about to write every value. It nearly
+/// halved the many-children scenes' kernel time while the file was sparse; now that
+/// `create` allocates the file and advises huge pages, it makes no measurable
+/// difference here (docs/deeper/mmap.md). It costs one system call.
 pub fn populate(map: &MmapRaw) -> Result<()> {
     match map.advise(Advice::PopulateWrite) {
         // EINVAL: a kernel before 5.14 without this advice; pages then come one by one.

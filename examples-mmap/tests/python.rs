@@ -350,13 +350,13 @@ fn ctrl_c_sigterm_or_sigkill_of_the_parent_stops_the_python_children() {
             assert_eq!(done.error_lines(), [expected.as_str()], "{done:?}");
             world.assert_nothing_left();
         } else {
-            // No code runs in a SIGKILLed parent, so its scratch directory stays
-            // (docs/mmap.md); the Python children die of their parent-death signal.
+            // No code runs in a SIGKILLed parent: its watchdog removes the scratch
+            // directory, and the Python children die of their parent-death signal.
             let until = Instant::now() + Duration::from_secs(5);
-            while !world.processes().is_empty() && Instant::now() < until {
+            while !world.left_in_tmp().is_empty() && Instant::now() < until {
                 thread::sleep(Duration::from_millis(20));
             }
-            assert_eq!(world.processes(), Vec::<u32>::new(), "children left");
+            world.assert_nothing_left();
         }
     }
 }

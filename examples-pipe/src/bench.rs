@@ -9,7 +9,7 @@
 //! `floor` creates the same ones in one process, with no pipe and no child: the cost
 //! every method pays before anything is shared.
 //!
-//! The levers, each measured (docs/pipe.md, "Benchmark"): both buffers on huge
+//! The levers, each measured (docs/deeper/pipe.md, "The benchmark"): both buffers on huge
 //! pages, the largest pipe buffer, `vmsplice` instead of `write` for the data, and
 //! calls that each ask for all the bytes still to go (not small pieces).
 
@@ -65,7 +65,7 @@ fn pipe(n: usize) -> Result<()> {
 /// `write` copies the bytes into the pipe's own pages, and the child's `read` copies
 /// them out again: two copies of 800 MB. `vmsplice` puts references to our pages into
 /// the pipe instead, and the child's `read` copies straight out of them: one copy,
-/// about half the time of a run (docs/pipe.md, "Benchmark"). The child still gets its
+/// about half the time of a run (docs/deeper/pipe.md, "The benchmark"). The child still gets its
 /// own copy. The price is a rule the compiler cannot check: the pages are lent, not
 /// copied, so `data` must not change until the child has read them (a change would
 /// travel too). Here nothing writes to `data` again, and the caller waits for the

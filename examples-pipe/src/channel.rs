@@ -100,7 +100,7 @@ pub fn receive(read_end: OwnedFd, n: usize) -> Result<(Array2<f64>, Transfer)> {
     // The one allocation: fresh zero pages, untouched until read() copies the child's
     // bytes into them, so there is no second whole buffer. They are advised to be 2 MiB
     // (huge) pages, as numpy does for large arrays: about 400 page faults for 800 MB
-    // while read() copies, instead of 195,000 (docs/pipe.md has the figures).
+    // while read() copies, instead of 195,000 (docs/deeper/pipe.md has the figures).
     let mut array = Array2::from_shape_vec(shape, plumbing::bench::zeros(n * n))?;
     let clock = Instant::now();
     let read_calls = frame::read_data_into(&mut stream, &mut array)?;

@@ -18,7 +18,7 @@
 //!   mapping, then the same forked child. The original is still held while the
 //!   child runs, as in Python: this method holds two arrays at its peak.
 //!
-//! The levers, measured on this machine (docs/shm.md, "Benchmark"):
+//! The levers, measured on this machine (docs/deeper/shm.md, "The benchmark"):
 //! - The named segment is filled by writing through its file
 //!   ([`NamedSegment::create_filled`]): the kernel then does not zero each page
 //!   before we overwrite it. This is 40% less work than a fill through the mapping,

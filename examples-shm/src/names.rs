@@ -46,7 +46,9 @@ pub fn dev_shm_path(name: &str) -> String {
 /// `--keep`: how to look at the segment from Python, and how to remove it.
 pub fn keep_instructions(name: &str, n: usize) {
     let bare = &name[1..]; // Python adds the leading '/' itself
-    println!("parent: kept {name}; from Python (3.13+; for older versions see docs/shm.md):");
+    println!(
+        "parent: kept {name}; from Python (3.13+; for older versions see docs/deeper/shm.md):"
+    );
     println!("parent:   shm = SharedMemory(name=\"{bare}\", track=False)");
     println!("parent:   a = numpy.ndarray(({n},), dtype=numpy.float64, buffer=shm.buf)");
     println!("parent: remove it with: rm {}", dev_shm_path(name));
