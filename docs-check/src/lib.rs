@@ -37,6 +37,7 @@
 //! page and file, when a block differs from its file or a marker points at nothing.
 //! The reading and comparing are in [`shown`].
 
+pub mod exercise;
 pub mod shown;
 
 use std::ops::Range;

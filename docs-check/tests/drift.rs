@@ -36,9 +36,6 @@ use docs_check::{
 /// Sub-commands that are not scenes of the lesson.
 const NOT_SCENES: [&str; 2] = ["help", "bench"];
 
-/// The package that holds the exercises' worked solutions (`--example NAME`).
-const EXERCISES: &str = "exercises";
-
 /// One quoted command may take this long before it counts as hung.
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -319,7 +316,7 @@ impl Program {
     }
 }
 
-/// Builds every program (and the exercises' solutions) once for all tests.
+/// Builds every program once for all tests.
 fn programs() -> &'static [Program] {
     static PROGRAMS: OnceLock<Vec<Program>> = OnceLock::new();
     PROGRAMS.get_or_init(|| {
@@ -329,9 +326,6 @@ fn programs() -> &'static [Program] {
         build.args(["--quiet", "--bins"]);
         for package in &packages {
             build.args(["-p", package]);
-        }
-        if workspace_members().iter().any(|m| m == EXERCISES) {
-            build.args(["-p", EXERCISES, "--examples"]);
         }
         let status = build.status().expect("could not run cargo build");
         assert!(
@@ -396,16 +390,6 @@ fn check_command(
         ));
     }
     let (binary, help) = match (&run.example, run.package.as_str()) {
-        (Some(example), EXERCISES) => {
-            let source = root().join(EXERCISES).join("examples").join(format!("{example}.rs"));
-            if !source.exists() {
-                return Err(format!("{} does not exist", shown(&source)));
-            }
-            programs(); // builds the examples too
-            let binary = profile_dir().join("examples").join(example);
-            let help = help_of(&binary);
-            (binary, help)
-        }
         (Some(_), package) => return Err(format!("{package} has no examples to run")),
         (None, package) => match programs().iter().find(|p| p.package == package) {
             Some(program) => (program.binary.clone(), program.help.clone()),
@@ -474,10 +458,14 @@ impl Scratch {
     /// Quoted names and paths (`--name demo`, `--path data.f32`) may collide with
     /// another run on the same machine: give each run its own. Returns the segment
     /// name chosen, to remove it afterwards.
-    fn rename_names_and_paths(&self, args: &mut [String]) -> Option<String> {
+    fn rename_names_and_paths(&self, args: &mut Vec<String>) -> Option<String> {
         let serial = self.serial.get() + 1;
         self.serial.set(serial);
         let mut segment = None;
+        // A kept segment needs a name this test knows, to remove it afterwards.
+        if args.iter().any(|a| a == "--keep") && !args.iter().any(|a| a == "--name") {
+            args.extend(["--name".to_owned(), String::new()]);
+        }
         for at in 1..args.len() {
             match args[at - 1].as_str() {
                 "--name" => {
