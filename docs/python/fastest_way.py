@@ -244,8 +244,8 @@ def main():
     for method in args.methods:
         result = measure(method, args)
         results.append(result)
-        print(f"{method} median={result['median']:.3f} min={result['min']:.3f} "
-              f"max={result['max']:.3f} peak_parent_mb={result['peak_parent_mb']} "
+        print(f"{method} median={result['median']:.6f} min={result['min']:.6f} "
+              f"max={result['max']:.6f} peak_parent_mb={result['peak_parent_mb']} "
               f"peak_child_mb={result['peak_child_mb']}", flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:

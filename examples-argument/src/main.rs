@@ -86,7 +86,7 @@ fn main() -> ExitCode {
             }
             Some(Scene::Bench(args)) => {
                 refuse_scene_flags(&[("--pause", cli.pause.pause)])?;
-                run_methods(&bench::METHODS, bench_n()? as u64, args.repeats)
+                run_methods(&bench::METHODS, bench_n()? as u64, &args)
             }
             Some(Scene::BenchRun { method }) => bench::run_once(&method, bench_n()?),
             Some(Scene::BenchChild) => as_child("child", || bench::child(bench_n()?)),

@@ -82,7 +82,7 @@ fn main() -> ExitCode {
             Some(Scene::Bench(args)) => {
                 let pause = cli.pause.pause;
                 refuse_scene_flags(&[("--clients", cli.clients.is_some()), ("--pause", pause)])?;
-                run_methods(&bench::METHODS, bench_len()? as u64, args.repeats)
+                run_methods(&bench::METHODS, bench_len()? as u64, &args)
             }
             Some(Scene::BenchRun { method }) => bench::run_once(&method, bench_len()?),
             Some(scene) => {

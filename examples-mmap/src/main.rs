@@ -102,7 +102,7 @@ fn main() -> ExitCode {
                     ("--child-cmd", cli.child_cmd.is_some()),
                     ("--pause", cli.pause.pause),
                 ])?;
-                bench::run(n, args.repeats)
+                bench::run(n, &args)
             }
             Some(Action::BenchRun { method }) => bench::run_once(method, n),
             Some(Action::BenchChild { file }) => as_child("child", || bench::child(&file, n)),

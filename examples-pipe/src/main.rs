@@ -89,7 +89,7 @@ fn main() -> ExitCode {
                     ("--pipe-size", cli.pipe_size.is_some()),
                     ("--pause", cli.pause.pause),
                 ])?;
-                run_methods(&bench::METHODS, bench_n()? as u64, args.repeats)
+                run_methods(&bench::METHODS, bench_n()? as u64, &args)
             }
             Some(Scene::BenchRun { method }) => bench::run_once(&method, bench_n()?),
             Some(Scene::BenchChild) => as_child("child", || bench::child(bench_n()?)),

@@ -213,6 +213,17 @@ fn an_unknown_bench_method_is_an_error() {
 }
 
 #[test]
+fn bench_runs_only_the_methods_asked_for() {
+    let out = run(&["bench", "--methods", "floor", "--n", "1000", "--repeats", "1"]);
+    assert!(out.status.success(), "stderr: {}", out.stderr);
+    let methods: Vec<&str> = out.stdout.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(methods, ["floor"], "{}", out.stdout);
+    let out = run(&["bench", "--methods", "floor,carrier-pigeon", "--n", "10"]);
+    assert_clean_failure(&out, 1);
+    assert!(out.stderr.contains("unknown bench method \"carrier-pigeon\""), "{}", out.stderr);
+}
+
+#[test]
 fn bench_refuses_flags_of_the_pipe_scene() {
     for args in [&["bench", "--via", "socketpair"][..], &["bench", "--pipe-size", "65536"]] {
         let out = run(args);

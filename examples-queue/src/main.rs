@@ -95,7 +95,7 @@ fn main() -> ExitCode {
                     ("--producers", cli.producers.is_some()),
                     ("--pause", pause),
                 ])?;
-                run_methods(&bench::METHODS, bench_n()? as u64, args.repeats)
+                run_methods(&bench::METHODS, bench_n()? as u64, &args)
             }
             Some(Scene::BenchRun { method }) => bench::run_once(&method, bench_n()?),
             Some(scene) => {

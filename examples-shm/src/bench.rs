@@ -49,13 +49,13 @@ pub enum Method {
 }
 
 /// `bench`: every method, each run in a fresh process (`bench-run <method>`).
-pub fn run(n: Option<u64>, repeats: u32) -> Result<()> {
+pub fn run(n: Option<u64>, args: &bench::BenchArgs) -> Result<()> {
     let n = n.unwrap_or(DEFAULT_N);
     // Refuse an impossible size once, before any run: copy-in needs two arrays.
     array_size(n, 2)?;
     let names = bench::method_names::<Method>();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    bench::run_methods(&names, n, repeats)
+    bench::run_methods(&names, n, args)
 }
 
 /// `bench-run <method>`: one timed run, in this fresh process.

@@ -63,7 +63,7 @@ pub struct Cli {
     pause: PauseArg,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq)]
+#[derive(Subcommand, Debug, Clone, PartialEq)]
 pub enum Scene {
     /// SharedMemory: a named segment, opened by name in a spawned child [n = 100000000]
     Named,
@@ -88,7 +88,7 @@ pub enum Scene {
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
-        match cli.scene {
+        match cli.scene.clone() {
             Some(Scene::ChildNamed) => as_child("child", || {
                 let name = cli.name.as_deref().context("the child needs --name")?;
                 scenes::named::child(name, usize::try_from(cli.n.context("the child needs --n")?)?)
@@ -101,7 +101,7 @@ fn main() -> ExitCode {
                     ("--child-cmd", cli.child_cmd.is_some()),
                     ("--pause", cli.pause.pause),
                 ])?;
-                bench::run(cli.n, args.repeats)
+                bench::run(cli.n, &args)
             }
             Some(Scene::BenchRun { method }) => bench::run_once(method, cli.n),
             Some(Scene::BenchChild) => {

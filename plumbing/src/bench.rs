@@ -41,14 +41,20 @@ pub struct RunFigures {
     pub peak_child_mb: u64,
 }
 
-/// Runs `methods` in order, each `repeats` times after a warm-up, each run in a
-/// fresh process started as `<this program> bench-run <method> --n <n>`, and
-/// prints one line per method.
-pub fn run_methods(methods: &[&str], n: u64, repeats: u32) -> Result<()> {
+/// Runs `methods` in order (only those `--methods` names, if given), each
+/// `--repeats` times after a warm-up, each run in a fresh process started as
+/// `<this program> bench-run <method> --n <n>`, and prints one line per method.
+pub fn run_methods(methods: &[&str], n: u64, args: &BenchArgs) -> Result<()> {
+    let repeats = args.repeats;
     if repeats == 0 {
         bail!("--repeats must be at least 1");
     }
-    for method in methods {
+    if let Some(unknown) = args.methods.iter().find(|m| !methods.contains(&m.as_str())) {
+        bail!("unknown bench method {unknown:?}; the methods are {}", methods.join(", "));
+    }
+    let chosen =
+        methods.iter().filter(|m| args.methods.is_empty() || args.methods.iter().any(|c| c == *m));
+    for method in chosen {
         let mut runs = Vec::new();
         for attempt in 0..=repeats {
             let (stdout, stderr, status) = one_run(method, n)?;
@@ -110,12 +116,15 @@ pub fn method_names<M: clap::ValueEnum>() -> Vec<String> {
     names.map(|value| value.get_name().to_owned()).collect()
 }
 
-/// `bench`'s flag, the same in every program.
-#[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
+/// `bench`'s flags, the same in every program.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
 pub struct BenchArgs {
     /// Timed runs per method, after one warm-up
     #[arg(long, default_value_t = DEFAULT_REPEATS, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeats: u32,
+    /// Only these methods (default: every one), e.g. --methods floor
+    #[arg(long, value_delimiter = ',')]
+    pub methods: Vec<String>,
 }
 
 /// `bench` measures the tutorial's method as it is: a scene's flag given to it is an
@@ -178,7 +187,8 @@ fn parse_run_line(line: &str) -> Option<RunFigures> {
 }
 
 /// `<method> median=<s> min=<s> max=<s> peak_parent_mb=<m> peak_child_mb=<m>`,
-/// peaks being the largest seen in any timed run.
+/// seconds to the microsecond (a run at a small n takes a few milliseconds), peaks
+/// being the largest seen in any timed run.
 pub fn summary_line(method: &str, runs: &[RunFigures]) -> String {
     let mut seconds: Vec<f64> = runs.iter().map(|run| run.seconds).collect();
     seconds.sort_by(f64::total_cmp);
@@ -189,7 +199,7 @@ pub fn summary_line(method: &str, runs: &[RunFigures]) -> String {
         (seconds[middle - 1] + seconds[middle]) / 2.0
     };
     format!(
-        "{method} median={median:.3} min={:.3} max={:.3} peak_parent_mb={} peak_child_mb={}",
+        "{method} median={median:.6} min={:.6} max={:.6} peak_parent_mb={} peak_child_mb={}",
         seconds[0],
         seconds[seconds.len() - 1],
         runs.iter().map(|run| run.peak_parent_mb).max().unwrap_or(0),
@@ -263,8 +273,11 @@ mod tests {
             peak_child_mb: child,
         };
         let line = summary_line("pipe", &[run(3.0, 10, 5), run(1.0, 30, 5), run(2.0, 20, 7)]);
-        assert_eq!(line, "pipe median=2.000 min=1.000 max=3.000 peak_parent_mb=30 peak_child_mb=7");
+        assert_eq!(
+            line,
+            "pipe median=2.000000 min=1.000000 max=3.000000 peak_parent_mb=30 peak_child_mb=7"
+        );
         let even = summary_line("pipe", &[run(1.0, 1, 1), run(2.0, 1, 1)]);
-        assert!(even.starts_with("pipe median=1.500 "), "{even}");
+        assert!(even.starts_with("pipe median=1.500000 "), "{even}");
     }
 }
