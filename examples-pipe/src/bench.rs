@@ -14,11 +14,10 @@
 //! calls that each ask for all the bytes still to go (not small pieces).
 
 use std::fs::File;
-use std::io::{IoSlice, Write};
+use std::io::Write;
 
 use anyhow::{Context, Result, bail, ensure};
-use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, vmsplice};
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::unistd::pipe2;
 use plumbing::bench;
 use plumbing::children::{self, hand_over, handed_over, this_program};
@@ -70,20 +69,10 @@ fn pipe(n: usize) -> Result<()> {
 /// copied, so `data` must not change until the child has read them (a change would
 /// travel too). Here nothing writes to `data` again, and the caller waits for the
 /// child before dropping it. (Freeing it would be safe anyway: the pipe holds its
-/// own references to the pages.)
+/// own references to the pages.) The scene's child sends with `write` (`frame.rs`).
 fn send_frame(out: &mut File, data: &[f64]) -> Result<()> {
     out.write_all(&frame::header(1, data.len())).context("sending the header")?;
-    let mut rest = frame::as_bytes(data);
-    while !rest.is_empty() {
-        // Like `write`, it blocks while the pipe is full and moves at most a pipe
-        // buffer's worth per call; if the child is gone, it fails with EPIPE.
-        match vmsplice(&*out, &[IoSlice::new(rest)], SpliceFFlags::empty()) {
-            Ok(lent) => rest = &rest[lent..],
-            Err(Errno::EINTR) => {}
-            Err(err) => return Err(err).context("sending the data"),
-        }
-    }
-    Ok(())
+    bench::lend_to_pipe(&*out, frame::as_bytes(data))
 }
 
 /// The child's side: receive the frame into one buffer and check the length.

@@ -231,6 +231,50 @@ pub fn zeros(n: usize) -> Vec<f64> {
     data
 }
 
+/// [`zeros`] that reports a failed allocation as an error instead of aborting: the
+/// buffer for an array whose size came from another process (a header on a pipe or
+/// a queue), which must not be able to end this one by announcing too much.
+pub fn try_zeros(n: usize) -> Result<Vec<f64>> {
+    let layout = std::alloc::Layout::array::<f64>(n)
+        .with_context(|| format!("{n} values do not fit in memory"))?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: the layout has a non-zero size (n > 0, and an f64 is 8 bytes).
+    let start = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<f64>();
+    ensure!(!start.is_null(), "no memory for {n} values ({} bytes)", layout.size());
+    advise_huge_pages(start.cast(), layout.size());
+    // SAFETY: `start` was allocated by the global allocator with the layout of
+    // exactly n f64 (so capacity n, and the alignment of f64), and all n values
+    // are initialized: all-zero bytes are the f64 0.0. The Vec owns it from here.
+    Ok(unsafe { Vec::from_raw_parts(start, n, n) })
+}
+
+/// Writes `bytes` into a pipe by lending the pages that hold them (`vmsplice`)
+/// instead of copying them into the pipe's own pages (`write`).
+///
+/// With `write`, the bytes are copied twice: into the pipe, and out of it by the
+/// reader's `read`. With `vmsplice`, the pipe holds references to the caller's pages
+/// and the reader's `read` copies straight out of them: one copy. For the benches
+/// only, never a scene, because of a rule the compiler cannot check: the pages are
+/// lent, not copied, so the caller must not change `bytes` until the reader has read
+/// them all (a change would travel too, and the receiver's "copy" would not be one).
+/// Returns once every byte is in the pipe; like `write`, each call blocks while the
+/// pipe is full, and fails with EPIPE if the reader has gone.
+pub fn lend_to_pipe(pipe: impl std::os::fd::AsFd, bytes: &[u8]) -> Result<()> {
+    use nix::errno::Errno;
+    use nix::fcntl::{SpliceFFlags, vmsplice};
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match vmsplice(&pipe, &[std::io::IoSlice::new(rest)], SpliceFFlags::empty()) {
+            Ok(lent) => rest = &rest[lent..],
+            Err(Errno::EINTR) => {}
+            Err(err) => return Err(err).context("sending the data"),
+        }
+    }
+    Ok(())
+}
+
 /// Asks for transparent huge pages on the whole pages inside `[start, start+len)`.
 pub fn advise_huge_pages(start: *mut u8, len: usize) {
     let page = 4096;
@@ -257,6 +301,13 @@ pub fn advise_huge_pages(start: *mut u8, len: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn try_zeros_gives_zeros_or_an_error() {
+        assert_eq!(try_zeros(3).unwrap(), [0.0; 3]);
+        assert!(try_zeros(0).unwrap().is_empty());
+        assert!(try_zeros(usize::MAX / 4).is_err());
+    }
 
     #[test]
     fn a_run_line_reads_back() {
