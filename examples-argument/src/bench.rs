@@ -4,10 +4,11 @@
 //! Each method creates n float64 ones, gives them to one new child process that
 //! checks the length, and waits for it. `floor` creates the same array with no
 //! child at all: the part of every figure that is not sharing. The methods move
-//! the array exactly as the scenes do: `inherit` by fork, `argument` through the
-//! scene's `wire::send` into a spawned child's input.
+//! the array as the scenes do: `inherit` by fork, `argument` in the scene's wire
+//! format (`wire.rs`) into a spawned child's input, with one difference said at
+//! `send_lending`: the bench lends its pages to the pipe, a scene writes them.
 
-use std::process::Stdio;
+use std::process::{ChildStdin, Stdio};
 
 use anyhow::{Result, bail, ensure};
 use plumbing::bench;
@@ -42,15 +43,29 @@ fn inherit(n: usize) -> Result<()> {
 }
 
 fn argument(n: usize) -> Result<()> {
-    // The protocol's array is one-dimensional: it travels as a single row.
-    let data = ndarray::Array2::from_shape_vec((1, n), bench::ones(n))?;
+    let data = bench::ones(n);
     let mut command = this_program(["bench-child", "--n", &n.to_string()])?;
     command.stdin(Stdio::piped());
     let mut child = children::start("the child process", command)?;
-    let sent = wire::send(child.stdin.take().expect("piped"), &data);
+    let sent = send_lending(child.stdin.take().expect("piped"), &data);
     child.wait()?;
-    sent?;
-    Ok(())
+    sent
+}
+
+/// The scene's `wire::send` with one difference: the values are lent to the pipe
+/// (`vmsplice`) instead of written into it. The bytes on the pipe are the same
+/// (the header by bincode, then the values), and the child receives them the same
+/// way, with `wire::receive`; but the kernel makes one copy instead of two, as in
+/// the pipe program's bench. A scene must not lend its pages: its parent's array
+/// would then be the source of the child's "copy" until the child has read it,
+/// and a change to the parent's array would travel too. Here nothing writes to
+/// `data`, and the caller waits for the child before dropping it.
+fn send_lending(mut pipe: ChildStdin, data: &[f64]) -> Result<()> {
+    wire::widen_pipe(&pipe);
+    // The protocol's array is one-dimensional: it travels as a single row.
+    wire::write_header(&mut pipe, (1, data.len()))?;
+    bench::lend_to_pipe(&pipe, wire::as_bytes(data))
+    // Dropping `pipe` closes it: the child's end of input.
 }
 
 /// The child of the `argument` method: deserialize, check the length, exit.

@@ -2,56 +2,91 @@
 //! program's `pickle`.
 //!
 //! ndarray can serialize itself with serde, but it hands serde one `f64` at a time,
-//! and the child's decoder then reads them back one at a time. For 100,000,000
-//! values that bookkeeping costs more than moving the bytes: about 1.4 s to decode
-//! 800 MB here, against 0.4 s for the format below. So the values travel the way
-//! numpy's pickle sends an array's buffer, as raw bytes, after the shape:
+//! and the child's decoder then reads them back one at a time: for 100,000,000 values
+//! that bookkeeping costs more than moving the bytes. numpy's pickle (protocol 5)
+//! does better: it pickles the array's description and sends its buffer as it is,
+//! "out of band". So does this format. bincode encodes what describes the array, and
+//! the values follow as the array's own bytes:
 //!
 //! ```text
-//! rows, cols                      two integers
-//! number of chunks                an integer
-//! chunk: length, bytes            up to 1 MiB of little-endian f64, then the next chunk
+//! rows, cols          the header: two integers, bincode's variable-length encoding
+//! rows * cols * 8     the values: little-endian f64, row after row, nothing else
 //! ```
 //!
-//! Chunks keep memory flat: each side holds its array plus one chunk, never a
-//! second serialized copy of the whole array.
+//! The sender writes the values straight from its array into the pipe, and the
+//! receiver reads them straight into its new array: no serialized copy of the whole
+//! array exists on either side, and no buffer in between. The kernel copies the
+//! bytes into the pipe and the child's `read` copies them out: two copies in all.
 
-use std::fmt;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
+use std::process::ChildStdin;
 
-use anyhow::Result;
+use anyhow::{Context, Result, ensure};
 use ndarray::Array2;
-use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
-use serde::ser::SerializeTuple;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-/// Values per chunk: 131072 f64, 1 MiB.
-const CHUNK_VALUES: usize = 1 << 17;
+/// The values are sent as they lie in memory, which is little-endian only on a
+/// little-endian machine: refuse to build elsewhere rather than send another order.
+const _: () = assert!(cfg!(target_endian = "little"), "the values travel in memory order");
 
-/// Both sides must agree on the encoding: bincode's standard configuration. The
-/// rows, columns and chunk lengths are its variable-length integers; each chunk's
-/// bytes go as they are, the values' little-endian bytes in row-major order.
+/// What bincode encodes: the array's shape. The values follow it, raw.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub struct Header {
+    pub rows: u64,
+    pub cols: u64,
+}
+
+/// Both sides must agree on the encoding: bincode's standard configuration.
 pub fn wire_format() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
-/// The parent's side of `pickle.dumps`: serializes `data` straight into the child's
-/// input, through a small buffer, so that no second 800 MB buffer exists (Python's
-/// pickle builds the whole bytes object first). Closing the pipe at the end is the
-/// child's end of input. Returns the bytes sent.
-pub fn send(pipe: std::process::ChildStdin, data: &Array2<f64>) -> Result<usize> {
+/// The parent's side of `pickle.dumps`, straight into the child's input. Closing the
+/// pipe at the end is the child's end of input. Returns the bytes sent.
+pub fn send(mut pipe: ChildStdin, data: &Array2<f64>) -> Result<usize> {
     widen_pipe(&pipe);
-    let mut pipe = BufWriter::with_capacity(1 << 20, pipe);
-    let bytes = bincode::serde::encode_into_std_write(Outgoing(data), &mut pipe, wire_format())?;
-    pipe.flush()?;
-    Ok(bytes)
+    write_array(&mut pipe, data)
 }
 
-/// The child's side of `pickle.loads`: a new array, rebuilt from the bytes.
-pub fn receive(input: impl Read) -> Result<Array2<f64>> {
-    let mut input = BufReader::with_capacity(1 << 20, input);
-    let Incoming(data) = bincode::serde::decode_from_std_read(&mut input, wire_format())?;
-    Ok(data)
+/// Writes the header, then the values from the array's own memory.
+pub fn write_array(out: &mut impl Write, data: &Array2<f64>) -> Result<usize> {
+    let header = write_header(out, data.dim())?;
+    // A transposed or sliced array is sent in its logical (row-major) order, which
+    // takes a copy; the arrays of the lessons are already in that order and are not.
+    let values = data.as_standard_layout();
+    let bytes = as_bytes(values.as_slice().expect("a standard-layout array is one slice"));
+    // One call: the kernel moves as much as the pipe holds, waits for the child to
+    // make room, and repeats, all inside it.
+    out.write_all(bytes).context("sending the values")?;
+    Ok(header + bytes.len())
+}
+
+/// Encodes the header with bincode and writes it in one piece; returns its length.
+pub fn write_header(out: &mut impl Write, (rows, cols): (usize, usize)) -> Result<usize> {
+    let mut buffer = [0u8; 32];
+    let header = Header { rows: rows as u64, cols: cols as u64 };
+    let len = bincode::serde::encode_into_slice(header, &mut buffer, wire_format())?;
+    out.write_all(&buffer[..len]).context("sending the header")?;
+    Ok(len)
+}
+
+/// The child's side of `pickle.loads`: a new array, its values read straight into it.
+pub fn receive(mut input: impl Read) -> Result<Array2<f64>> {
+    let Header { rows, cols } = bincode::serde::decode_from_std_read(&mut input, wire_format())
+        .context("reading the header")?;
+    let impossible = || format!("the header announces an impossible shape ({rows}, {cols})");
+    let rows = usize::try_from(rows).with_context(impossible)?;
+    let cols = usize::try_from(cols).with_context(impossible)?;
+    let len = rows.checked_mul(cols).with_context(impossible)?;
+    // Fresh zero pages, asked to be 2 MiB (huge) pages as numpy does for a large
+    // array: the kernel hands them out while `read` copies into them, about 400
+    // page faults for 800 MB instead of 195,000.
+    let mut values = plumbing::bench::try_zeros(len)?;
+    let bytes = as_bytes_mut(&mut values);
+    let got = fill(&mut input, bytes).context("reading the values")?;
+    ensure!(got == bytes.len(), "the values ended after {got} of {} bytes", bytes.len());
+    ensure!(fill(&mut input, &mut [0u8; 1])? == 0, "more bytes followed the values");
+    Ok(Array2::from_shape_vec((rows, cols), values)?)
 }
 
 /// A pipe holds 64 KiB by default, so 800 MB cross it in 12,000 rounds of "parent
@@ -62,144 +97,32 @@ pub fn widen_pipe(pipe: &impl std::os::fd::AsFd) {
     let _ = nix::fcntl::fcntl(pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
 }
 
-/// The parent's side: serializes an array it keeps.
-pub struct Outgoing<'a>(pub &'a Array2<f64>);
-
-/// The child's side: a new array, rebuilt from the bytes.
-pub struct Incoming(pub Array2<f64>);
-
-impl Serialize for Outgoing<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (rows, cols) = self.0.dim();
-        let values = self.0.as_standard_layout();
-        let values = values.as_slice().expect("a standard-layout array is one slice");
-        let mut tuple = serializer.serialize_tuple(3)?;
-        tuple.serialize_element(&rows)?;
-        tuple.serialize_element(&cols)?;
-        tuple.serialize_element(&Chunks(values))?;
-        tuple.end()
-    }
-}
-
-struct Chunks<'a>(&'a [f64]);
-
-impl Serialize for Chunks<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.chunks(CHUNK_VALUES).map(Chunk))
-    }
-}
-
-struct Chunk<'a>(&'a [f64]);
-
-impl Serialize for Chunk<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // Little-endian whatever the machine, so the format is the same everywhere.
-        let bytes: Vec<u8> = self.0.iter().flat_map(|x| x.to_le_bytes()).collect();
-        serializer.serialize_bytes(&bytes)
-    }
-}
-
-impl<'de> Deserialize<'de> for Incoming {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_tuple(3, IncomingVisitor)
-    }
-}
-
-struct IncomingVisitor;
-
-impl<'de> Visitor<'de> for IncomingVisitor {
-    type Value = Incoming;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("rows, columns and the values of an array")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Incoming, A::Error> {
-        let missing = || de::Error::custom("the array ended early");
-        let rows: usize = seq.next_element()?.ok_or_else(missing)?;
-        let cols: usize = seq.next_element()?.ok_or_else(missing)?;
-        let len = rows
-            .checked_mul(cols)
-            .ok_or_else(|| de::Error::custom(format!("impossible shape ({rows}, {cols})")))?;
-        let values = seq.next_element_seed(Values { len })?.ok_or_else(missing)?;
-        let array = Array2::from_shape_vec((rows, cols), values).map_err(de::Error::custom)?;
-        Ok(Incoming(array))
-    }
-}
-
-/// Reads the chunks into one vector of exactly `len` values, allocated once.
-struct Values {
-    len: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Values {
-    type Value = Vec<f64>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<f64>, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Values {
-    type Value = Vec<f64>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{} values in chunks of bytes", self.len)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<f64>, A::Error> {
-        let mut values: Vec<f64> = Vec::new();
-        values
-            .try_reserve_exact(self.len)
-            .map_err(|_| de::Error::custom(format!("no memory for {} values", self.len)))?;
-        // The buffer is fresh memory the kernel hands out page by page as it is
-        // written. Asking for 2 MiB pages, as numpy does for large arrays, turns
-        // 195,000 page faults for 800 MB into about 400.
-        let bytes = self.len * size_of::<f64>();
-        plumbing::bench::advise_huge_pages(values.as_mut_ptr().cast(), bytes);
-        while let Some(ChunkBytes(bytes)) = seq.next_element()? {
-            if bytes.len() % 8 != 0 || values.len() + bytes.len() / 8 > self.len {
-                return Err(de::Error::custom("a chunk does not fit the array's shape"));
-            }
-            let chunk = bytes.chunks_exact(8);
-            values.extend(chunk.map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))));
+/// Reads until `buf` is full or the input ends; returns how many bytes came.
+fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-        if values.len() != self.len {
-            return Err(de::Error::custom(format!(
-                "expected {} values, received {}",
-                self.len,
-                values.len()
-            )));
-        }
-        Ok(values)
     }
+    Ok(got)
 }
 
-/// One chunk, as the bytes bincode read.
-struct ChunkBytes(Vec<u8>);
-
-impl<'de> Deserialize<'de> for ChunkBytes {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_byte_buf(ChunkVisitor)
-    }
+/// The values' own memory, as bytes.
+pub fn as_bytes(values: &[f64]) -> &[u8] {
+    // SAFETY: an f64 is 8 bytes with no padding, so its memory may be read as bytes;
+    // u8 needs no alignment; the length covers exactly the memory of `values`, which
+    // stays borrowed (alive, unchanged) as long as the bytes are.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values)) }
 }
 
-struct ChunkVisitor;
-
-impl Visitor<'_> for ChunkVisitor {
-    type Value = ChunkBytes;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a chunk of bytes")
-    }
-
-    fn visit_byte_buf<E>(self, bytes: Vec<u8>) -> Result<ChunkBytes, E> {
-        Ok(ChunkBytes(bytes))
-    }
-
-    fn visit_bytes<E>(self, bytes: &[u8]) -> Result<ChunkBytes, E> {
-        Ok(ChunkBytes(bytes.to_vec()))
-    }
+fn as_bytes_mut(values: &mut [f64]) -> &mut [u8] {
+    // SAFETY: as in `as_bytes`, and every 8 bytes are a valid f64 (at worst a NaN),
+    // so whatever the input writes leaves valid values; the borrow is exclusive.
+    unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), size_of_val(values)) }
 }
 
 #[cfg(test)]
@@ -207,20 +130,28 @@ mod tests {
     use super::*;
 
     fn round_trip(array: &Array2<f64>) -> Array2<f64> {
-        let config = bincode::config::standard();
-        let bytes = bincode::serde::encode_to_vec(Outgoing(array), config).unwrap();
-        let (Incoming(back), read) =
-            bincode::serde::decode_from_slice::<Incoming, _>(&bytes, config).unwrap();
-        assert_eq!(read, bytes.len());
-        back
+        let mut bytes = Vec::new();
+        let sent = write_array(&mut bytes, array).unwrap();
+        assert_eq!(sent, bytes.len());
+        receive(&bytes[..]).unwrap()
     }
 
     #[test]
-    fn arrays_come_back_equal_across_chunk_boundaries() {
-        for (rows, cols) in [(0, 0), (1, 1), (3, 5), (1, CHUNK_VALUES + 7), (513, 512)] {
+    fn arrays_come_back_equal() {
+        for (rows, cols) in [(0, 0), (1, 1), (3, 5), (1, 300_007), (513, 512)] {
             let array = Array2::from_shape_fn((rows, cols), |(r, c)| (r * 1000 + c) as f64 - 0.5);
             assert_eq!(round_trip(&array), array, "shape ({rows}, {cols})");
         }
+    }
+
+    #[test]
+    fn the_header_is_bincode_and_the_values_follow_raw() {
+        let mut bytes = Vec::new();
+        write_array(&mut bytes, &Array2::from_elem((2, 300), 1.5)).unwrap();
+        // Variable-length integers: 2 fits in one byte; 300 takes a marker and a u16.
+        assert_eq!(bytes[..4], [2, 251, 44, 1]);
+        assert_eq!(bytes.len(), 4 + 2 * 300 * 8);
+        assert_eq!(bytes[4..12], 1.5f64.to_le_bytes());
     }
 
     #[test]
@@ -232,13 +163,24 @@ mod tests {
     }
 
     #[test]
-    fn truncated_input_is_an_error_not_a_panic() {
-        let config = bincode::config::standard();
-        let array = Array2::<f64>::ones((4, 4));
-        let bytes = bincode::serde::encode_to_vec(Outgoing(&array), config).unwrap();
+    fn truncated_or_overlong_input_is_an_error_not_a_panic() {
+        let mut bytes = Vec::new();
+        write_array(&mut bytes, &Array2::<f64>::ones((4, 4))).unwrap();
         for cut in [0, 1, 3, bytes.len() / 2, bytes.len() - 1] {
-            let result = bincode::serde::decode_from_slice::<Incoming, _>(&bytes[..cut], config);
-            assert!(result.is_err(), "cut at {cut}");
+            assert!(receive(&bytes[..cut]).is_err(), "cut at {cut}");
         }
+        bytes.push(0);
+        let err = receive(&bytes[..]).unwrap_err().to_string();
+        assert_eq!(err, "more bytes followed the values");
+    }
+
+    #[test]
+    fn an_impossible_shape_is_an_error_not_an_abort() {
+        let mut bytes = Vec::new();
+        write_header(&mut bytes, (usize::MAX, 2)).unwrap();
+        assert!(receive(&bytes[..]).unwrap_err().to_string().contains("impossible shape"));
+        bytes.clear();
+        write_header(&mut bytes, (1 << 40, 1 << 20)).unwrap();
+        assert!(receive(&bytes[..]).is_err());
     }
 }

@@ -55,7 +55,8 @@ pub fn parent(n: u64) -> Result<()> {
 /// the tutorial's `task(data)`.
 pub fn child(input: Stdin) -> Result<()> {
     let started = Instant::now();
-    let mut data = wire::receive(input).context("could not read the array from the parent")?;
+    let mut data =
+        wire::receive(input.lock()).context("could not read the array from the parent")?;
     println!(
         "child: deserialized an array of shape {:?} in {}",
         data.dim(),
