@@ -5,9 +5,9 @@
 //! it is copied, and the getter owns a new array.
 //!
 //! Each scene is one file in `scenes/`, to read beside the tutorial. The queue is an
-//! ipc-channel: typed serde messages over Unix sockets, with the array's bytes sent
-//! raw (`parcel.rs`). This file only reads the command line; `bench.rs` times the
-//! benchmark tutorial's protocol.
+//! ipc-channel: typed serde messages over Unix sockets, the array's bytes passed
+//! along through two small windows of shared memory (`parcel.rs`). This file only
+//! reads the command line; `bench.rs` times the benchmark tutorial's protocol.
 
 mod bench;
 mod parcel;

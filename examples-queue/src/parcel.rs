@@ -5,42 +5,38 @@
 //! Here a put is two steps:
 //!
 //! 1. a small typed message, a [`Parcel`], goes on the queue: who made the array,
-//!    its shape, and the receiving end of a byte channel made for this one array;
-//! 2. the array's bytes go down that byte channel, straight from the array's own
-//!    memory, in pieces of [`PIECE_BYTES`].
+//!    its shape, and what the bytes will come through;
+//! 2. the array's bytes follow, a piece at a time, through two small windows of
+//!    shared memory that the parcel carries (ipc-channel's `IpcSharedMemory`, its
+//!    way of sending a large payload): the putter copies a piece into a free
+//!    window and says so; the getter copies it out, into the array it is
+//!    building, and hands the window back.
 //!
 //! Why not simply `IpcSender<Array2<f64>>` (or `Vec<f64>`)? It works, but serde
 //! first writes the whole array into a new buffer before sending (two arrays' worth
 //! of memory in the sender), and the receiver holds the raw message and the decoded
 //! array at the same time (two in the receiver): an 800 MB array costs 1.6 GB on each
-//! side. Here the sender sends the array's own memory, and the receiver writes each
-//! piece that arrives straight into the array it is building, so each side holds
-//! one array (plus one piece of 1 MiB in flight). The copy is still a whole copy:
-//! the getter ends up with an array of its own.
+//! side. Here each side holds one array, plus the two windows. The copy is still a
+//! whole copy: the windows only pass the bytes along, and the getter ends up with an
+//! array of its own, in its own private memory.
 //!
-//! The byte channel travels inside the parcel, so the bytes of two producers'
-//! arrays can never mix, however many processes put on the same queue at once.
+//! The windows travel inside the parcel, so the bytes of two producers' arrays can
+//! never mix, however many processes put on the same queue at once.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ipc_channel::IpcError;
-use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcReceiver, IpcSender};
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender, IpcSharedMemory};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-/// The array's bytes travel in messages of this size (1 MiB), and the receiver
-/// copies each one into place as soon as it arrives.
-///
-/// Why pieces: ipc-channel hands every message over as a new `Vec<u8>` of the
-/// message's size. Sent as one message, an 800 MB array would arrive as an 800 MB
-/// `Vec<u8>`, and the receiver would hold it and the `f64` array rebuilt from it at
-/// the same time. In pieces, only one piece is ever held beside the array, and the
-/// allocator reuses its memory for the next one. Why 1 MiB: measured on an 800 MB
-/// array, pieces from 64 KiB to 4 MiB are equally fast; much larger ones are a
-/// little slower (a piece no longer stays in the CPU cache until it is copied) and
-/// hold more memory for nothing.
-const PIECE_BYTES: usize = 1 << 20;
+/// The size of a window (1 MiB), so the size of the pieces the bytes travel in.
+/// Measured on 160 MB and 800 MB arrays, 1 MiB was faster than 256 KiB (four times
+/// the messages) and than 4 MiB (a piece no longer stays in the CPU cache between
+/// the two copies). Two windows, so the putter fills one while the getter empties
+/// the other.
+const WINDOW_BYTES: usize = 1 << 20;
 
 /// The typed message on the queue: a label, a shape, and where the bytes will come.
 #[derive(Serialize, Deserialize)]
@@ -49,7 +45,18 @@ pub struct Parcel {
     pub from: u32,
     /// (rows, columns); the bytes are rows * columns f64 values, row after row.
     pub shape: (usize, usize),
-    data: IpcBytesReceiver,
+    windows: Vec<IpcSharedMemory>,
+    /// From the putter: "window w now holds the next piece, of this many bytes".
+    filled: IpcReceiver<(usize, usize)>,
+    /// To the putter: "window w is free again".
+    emptied: IpcSender<usize>,
+}
+
+/// The putter's side of a parcel: the same windows, the other ends of the talk.
+pub struct Bytes {
+    windows: Vec<IpcSharedMemory>,
+    filled: IpcSender<(usize, usize)>,
+    emptied: IpcReceiver<usize>,
 }
 
 /// An array taken out of a parcel: the receiver's own copy.
@@ -62,83 +69,97 @@ pub struct Got {
 }
 
 impl Parcel {
-    /// A parcel for an array of this shape, and the sender its bytes must go down.
-    pub fn wrap(from: u32, shape: (usize, usize)) -> Result<(Parcel, IpcBytesSender)> {
-        let (bytes_in, bytes_out) =
-            ipc::bytes_channel().context("could not make a channel for the array's bytes")?;
-        let parcel = Parcel { from, shape, data: bytes_out };
-        Ok((parcel, bytes_in))
+    /// A parcel for an array of this shape, and the putter's side of it.
+    pub fn wrap(from: u32, shape: (usize, usize)) -> Result<(Parcel, Bytes)> {
+        let bytes = byte_len(shape).with_context(|| format!("impossible shape {shape:?}"))?;
+        // Two windows, or one if a single piece holds the whole array.
+        let window = bytes.clamp(1, WINDOW_BYTES);
+        let count = bytes.div_ceil(window).clamp(1, 2);
+        let windows: Vec<_> = (0..count).map(|_| IpcSharedMemory::from_byte(0, window)).collect();
+        let (filled, filled_here) =
+            ipc::channel().context("could not make the parcel's channel")?;
+        let (emptied, emptied_here) =
+            ipc::channel().context("could not make the parcel's channel")?;
+        let parcel = Parcel { from, shape, windows: windows.clone(), filled: filled_here, emptied };
+        Ok((parcel, Bytes { windows, filled, emptied: emptied_here }))
     }
 
     /// Receives the array's bytes, straight into the getter's new array.
     pub fn open(self) -> Result<Got> {
         let started = Instant::now();
-        let (rows, columns) = self.shape;
-        let len = rows
-            .checked_mul(columns)
-            .filter(|len| len.checked_mul(size_of::<f64>()).is_some())
-            .with_context(|| format!("a parcel from {} has an impossible shape", who(self.from)))?;
-        let values = receive_values(&self.data, len)
+        let len = byte_len(self.shape)
+            .with_context(|| format!("a parcel from {} has an impossible shape", who(self.from)))?
+            / size_of::<f64>();
+        let values = self
+            .receive_values(len)
             .with_context(|| format!("could not get the array from {}", who(self.from)))?;
         let array = Array2::from_shape_vec(self.shape, values).context("bad shape")?;
         Ok(Got { from: self.from, array, took: started.elapsed(), bytes: len * size_of::<f64>() })
     }
+
+    /// Receives `len` f64 values, piece by piece, into the vector that keeps them:
+    /// the array's memory is allocated once, and filled as the pieces come.
+    fn receive_values(&self, len: usize) -> Result<Vec<f64>> {
+        let mut values: Vec<f64> = Vec::new();
+        values.try_reserve_exact(len).with_context(|| format!("no memory for {len} values"))?;
+        // Like numpy for a large array, ask the kernel for 2 MiB pages: the 800 MB then
+        // arrive in 400 page faults instead of 200,000 (see `plumbing::bench`).
+        plumbing::bench::advise_huge_pages(values.as_mut_ptr().cast(), len * size_of::<f64>());
+        while values.len() < len {
+            let (window, bytes) = self.filled.recv().map_err(|err| match err {
+                // The putter's end closed before all the bytes came: it died mid-put.
+                IpcError::Disconnected => anyhow::anyhow!(
+                    "only {} of its {} bytes arrived: the sender went away",
+                    values.len() * size_of::<f64>(),
+                    len * size_of::<f64>()
+                ),
+                other => anyhow::Error::from(other).context("could not receive the array's bytes"),
+            })?;
+            let room = len - values.len();
+            let Some(piece) = self.windows.get(window).and_then(|w| w.get(..bytes)) else {
+                bail!("a piece of {bytes} bytes in window {window} does not fit the windows");
+            };
+            if bytes % size_of::<f64>() != 0 || bytes / size_of::<f64>() > room {
+                bail!(
+                    "expected {len} f64 values in all, but {bytes} bytes came with room for {room} more"
+                );
+            }
+            // Copied into place 8 bytes at a time (compiled, as fast as a plain
+            // memory copy): the getter's array is its own memory, not the window.
+            values.extend(
+                piece
+                    .chunks_exact(size_of::<f64>())
+                    .map(|bytes| f64::from_ne_bytes(bytes.try_into().expect("chunks of 8 bytes"))),
+            );
+            // The window is the putter's again. If it has gone, it had nothing more
+            // to put in it; a missing piece shows at the next `recv`.
+            let _ = self.emptied.send(window);
+        }
+        Ok(values)
+    }
 }
 
-/// Receives `len` f64 values from a byte channel, piece by piece, into the vector
-/// that keeps them: the array's memory is allocated once, and filled as it comes.
-fn receive_values(bytes: &IpcBytesReceiver, len: usize) -> Result<Vec<f64>> {
-    let mut values: Vec<f64> = Vec::new();
-    values.try_reserve_exact(len).with_context(|| format!("no memory for {len} values"))?;
-    // Like numpy for a large array, ask the kernel for 2 MiB pages: the 800 MB then
-    // arrive in 400 page faults instead of 200,000 (see `plumbing::bench`).
-    plumbing::bench::advise_huge_pages(values.as_mut_ptr().cast(), len * size_of::<f64>());
-    while values.len() < len {
-        let piece = bytes.recv().map_err(|err| match err {
-            // The sender's end closed before all the bytes came: it died mid-put.
-            IpcError::Disconnected => anyhow::anyhow!(
-                "only {} of its {} bytes arrived: the sender went away",
-                values.len() * size_of::<f64>(),
-                len * size_of::<f64>()
-            ),
-            other => anyhow::Error::from(other).context("could not receive the array's bytes"),
-        })?;
-        let room = len - values.len();
-        if piece.len() % size_of::<f64>() != 0 || piece.len() / size_of::<f64>() > room {
-            bail!(
-                "expected {len} f64 values in all, but a piece of {} bytes came with room \
-                 for {room} more",
-                piece.len()
-            );
-        }
-        // The piece can't simply be relabelled as f64s: a Vec<u8> may sit at any
-        // address, and an f64 must sit at a multiple of 8. So each 8 bytes are
-        // copied into place (compiled, this is as fast as a plain memory copy).
-        values.extend(
-            piece
-                .chunks_exact(size_of::<f64>())
-                .map(|bytes| f64::from_ne_bytes(bytes.try_into().expect("chunks of 8 bytes"))),
-        );
-    }
-    Ok(values)
+/// rows * columns * 8, if that fits in memory's addresses.
+fn byte_len((rows, columns): (usize, usize)) -> Option<usize> {
+    rows.checked_mul(columns)?.checked_mul(size_of::<f64>()).filter(|&b| b <= isize::MAX as usize)
 }
 
 /// `queue.put(data)`: the parcel goes on the queue, then the bytes follow it.
 ///
-/// A send larger than the socket's buffer (a few hundred KB) returns only once the
-/// other side has read nearly all of it. So a process must never put a large
-/// array on a queue that only it will get from, later, on the same thread: it would
-/// wait for itself forever. (The benchmark tutorial's Python puts the array before
-/// the child even starts; Python's queue gets away with it because a hidden feeder
-/// thread does the writing.) Here every put has a reader in another process.
+/// A put returns only once the getter has taken all but the last two pieces. So a
+/// process must never put a large array on a queue that only it will get from,
+/// later, on the same thread: it would wait for itself forever. (The benchmark
+/// tutorial's Python puts the array before the child even starts; Python's queue
+/// gets away with it because a hidden feeder thread does the writing.) Here every
+/// put has a reader in another process.
 pub fn put(queue: &IpcSender<Parcel>, from: u32, array: &Array2<f64>) -> Result<()> {
     let (parcel, bytes) = Parcel::wrap(from, array.dim())?;
     queue.send(parcel).context("could not put on the queue (is the getter gone?)")?;
-    send_bytes(&bytes, array)
+    send_bytes(bytes, array)
 }
 
-/// Sends the array's memory down a parcel's byte channel, without copying it first.
-pub fn send_bytes(bytes: &IpcBytesSender, array: &Array2<f64>) -> Result<()> {
+/// Copies the array's memory, a piece at a time, through the parcel's windows.
+pub fn send_bytes(mut bytes: Bytes, array: &Array2<f64>) -> Result<()> {
     let values = array.as_slice().context("the array is not one contiguous block in row order")?;
     // SAFETY: `values` is a live, initialized &[f64]. Viewing the same memory as
     // bytes is sound: u8 has alignment 1, every byte of an f64 is initialized (f64
@@ -146,10 +167,24 @@ pub fn send_bytes(bytes: &IpcBytesSender, array: &Array2<f64>) -> Result<()> {
     // and the byte view borrows `array` only until this function returns.
     let raw =
         unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values)) };
-    for piece in raw.chunks(PIECE_BYTES) {
-        bytes
-            .send(piece)
-            .context("could not send the array's bytes (did the receiving process die?)")?;
+    let gone = "could not send the array's bytes (did the receiving process die?)";
+    for (index, piece) in raw.chunks(WINDOW_BYTES).enumerate() {
+        // The first pieces go into fresh windows; each later one waits for a window
+        // the getter has emptied.
+        let window = match index {
+            i if i < bytes.windows.len() => i,
+            _ => bytes.emptied.recv().context(gone)?,
+        };
+        let Some(place) = bytes.windows.get_mut(window) else { bail!("no window {window}") };
+        // SAFETY: a window is written only here, and read only by the getter between
+        // our "filled" message for it and its "emptied" answer: this process writes a
+        // window only before it has said it is filled, or after the getter has said
+        // it is empty again, so no one reads or writes the bytes while we write them.
+        // The messages go through the kernel, which orders the writes before the
+        // reads. The mutable view lives only for this copy.
+        let place = unsafe { place.deref_mut() };
+        place[..piece.len()].copy_from_slice(piece);
+        bytes.filled.send((window, piece.len())).context(gone)?;
     }
     Ok(())
 }
@@ -175,5 +210,27 @@ pub fn who(from: u32) -> String {
     match from {
         0 => "the parent".to_owned(),
         id => format!("child {id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_array_arrives_whole_through_the_two_windows() {
+        // One value; exactly one window; many pieces with a short last one.
+        for shape in [(1, 1), (1, WINDOW_BYTES / 8), (3, 100_003)] {
+            let sent = Array2::from_shape_fn(shape, |(r, c)| (r * 1_000_000 + c) as f64);
+            let (queue, gets) = ipc::channel().unwrap();
+            let putter = {
+                let sent = sent.clone();
+                std::thread::spawn(move || put(&queue, 7, &sent).unwrap())
+            };
+            let got = get(&gets).unwrap();
+            putter.join().unwrap();
+            assert_eq!((got.from, got.bytes), (7, sent.len() * 8));
+            assert_eq!(got.array, sent, "{shape:?}");
+        }
     }
 }

@@ -26,11 +26,11 @@ pub fn parent(n: usize) -> Result<()> {
         child.pid()
     );
     // Python pickles `data` into the new process's arguments. Here the argument is a
-    // parcel inside the child's task, and its bytes follow on the parcel's channel.
+    // parcel inside the child's task, and its bytes follow through the parcel's windows.
     let (argument, bytes) = Parcel::wrap(0, data.dim())?;
     let outcome = (|| {
         task.send(Task::FillZeros { argument, queue })?;
-        parcel::send_bytes(&bytes, &data)?; // returns once the child has (nearly) all
+        parcel::send_bytes(bytes, &data)?; // returns once the child has (nearly) all
         get(&gets) // data = queue.get()
     })();
     let (got, child_took) = finish_all(vec![child], outcome)?; // join()
