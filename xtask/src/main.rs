@@ -1,7 +1,8 @@
 //! Project tasks that are not part of any lesson, run as `cargo xtask TASK`:
 //!
 //! * `bench` (bench.rs): every program's bench and the Python benchmark, written
-//!   into the benchmark chapter and its chart.
+//!   into the benchmark chapter and its chart; with `--sweep` (sweep.rs), at several
+//!   sizes, into the chapter's scaling section and its log-log chart.
 //! * `doctor` (doctor.rs): whether this machine can run every scene at the
 //!   tutorial's sizes.
 //! * `check-book` (check_book.rs): every link of the book as mdBook built it lands.
@@ -16,6 +17,7 @@ mod book_output;
 mod chaos;
 mod check_book;
 mod doctor;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +36,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Run every bench and the Python benchmark; rewrite docs/benchmark.md's
-    /// results and docs/benchmark.svg
+    /// results and docs/benchmark.svg (with --sweep: its scaling section and
+    /// docs/scaling.svg)
     Bench(bench::BenchArgs),
     /// Check that this machine can run every scene at the tutorial's sizes: Linux,
     /// /dev/shm, memory, TMPDIR, Rust, and (optional) Python with numpy. One line
