@@ -104,9 +104,8 @@ fn parse_row(line: &str) -> Option<Row> {
 
 /// A Rust method's figures, with the floor its ratio divides by, named: its own
 /// `floor-<method>` row where its program has one (the same kind of memory, made
-/// and filled with no child), else the `floor` measured on its own. Every program
-/// runs the same `floor` code between its methods too, but with fewer runs, so a
-/// noisy moment moves it more.
+/// and filled with no child), else the quietest `floor` of the run (see
+/// [`Measurement::quiet_floor`]).
 pub struct Measured {
     pub row: Row,
     pub floor: Option<(String, f64)>,
@@ -116,7 +115,7 @@ pub struct Measured {
 pub struct Measurement {
     pub n: u64,
     pub repeats: u32,
-    /// `floor` measured on its own, before any other bench, with more runs.
+    /// `floor` measured on its own, after the programs' benches, with more runs.
     pub floor: Row,
     pub floor_runs: u32,
     /// Each program's lines, in the order it printed them.
@@ -125,10 +124,30 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// The `floor` the table shows and divides by, named: the lowest median of
+    /// every `floor` measured in the run (the one on its own, with more runs, and
+    /// each program's, between its methods). Every one runs the same code; on a
+    /// shared machine, noise only ever adds time (another job takes the core, or
+    /// the host is slow to hand back memory), so the lowest median is the one
+    /// least disturbed.
+    pub fn quiet_floor(&self) -> (String, Row) {
+        let own = (format!("`floor` on its own, {}", runs(self.floor_runs)), &self.floor);
+        let programs = self.programs.iter().filter_map(|(program, rows)| {
+            let floor = rows.iter().find(|r| r.method == "floor")?;
+            Some((format!("{program}'s `floor`, {}", runs(self.repeats)), floor))
+        });
+        let (name, row) = std::iter::once(own)
+            .chain(programs)
+            .min_by(|a, b| a.1.median.total_cmp(&b.1.median))
+            .expect("the floor on its own is always there");
+        (name, row.clone())
+    }
+
     /// The table's rows: the quiet `floor`, then every method (no `floor-*` rows).
     pub fn rust(&self) -> Vec<Measured> {
-        let mut rust = vec![Measured { row: self.floor.clone(), floor: None }];
-        let quiet = (format!("`floor` on its own, {} runs", self.floor_runs), self.floor.median);
+        let (name, floor) = self.quiet_floor();
+        let quiet = (name, floor.median);
+        let mut rust = vec![Measured { row: floor, floor: None }];
         for (_, rows) in &self.programs {
             for row in rows.iter().filter(|r| !r.method.starts_with("floor")) {
                 let own = format!("floor-{}", row.method);
@@ -197,13 +216,26 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs the quiet `floor`, every program's bench and the Python script at one size.
+/// Runs every program's bench, the `floor` on its own and the Python script at one
+/// size.
 pub fn measure(setup: &Setup, n: u64, repeats: u32) -> Result<Measurement> {
     let size = n.to_string();
     let binary = |program: &str| setup.release.join(format!("examples-{program}"));
-    // The floor every method starts from, measured on its own before anything else
-    // runs, with more runs than the methods: each program's own floor, measured
-    // between its methods, also feels what ran just before it.
+    let mut programs = Vec::new();
+    for program in &setup.programs {
+        eprintln!("running examples-{program} bench --n {n} --repeats {repeats}");
+        let rows = bench_rows(Command::new(binary(program)).args([
+            "bench",
+            "--n",
+            &size,
+            "--repeats",
+            &repeats.to_string(),
+        ]))?;
+        programs.push((format!("examples-{program}"), rows));
+    }
+    // The floor every method starts from, once more on its own with more runs, after
+    // the benches: the first runs of a command are often the slowest, while the
+    // machine hands the memory of whatever ran before back to this job.
     let floor_runs = (2 * repeats + 1).max(9);
     let first = &setup.programs[0];
     eprintln!("running examples-{first} bench --methods floor --n {n} --repeats {floor_runs}");
@@ -217,19 +249,6 @@ pub fn measure(setup: &Setup, n: u64, repeats: u32) -> Result<Measurement> {
         &floor_runs.to_string(),
     ]))?
     .remove(0);
-
-    let mut programs = Vec::new();
-    for program in &setup.programs {
-        eprintln!("running examples-{program} bench --n {n} --repeats {repeats}");
-        let rows = bench_rows(Command::new(binary(program)).args([
-            "bench",
-            "--n",
-            &size,
-            "--repeats",
-            &repeats.to_string(),
-        ]))?;
-        programs.push((format!("examples-{program}"), rows));
-    }
 
     let python = match &setup.python {
         None => Vec::new(),
@@ -294,7 +313,7 @@ fn results_markdown(m: &Measurement, setup: &Setup, took_s: u64) -> Result<Strin
             Some((name, floor)) => {
                 (format!("{:.2}", row.median / floor), format!("{name}, {floor:.3} s"))
             }
-            None => ("1.00".to_string(), format!("itself ({} runs on its own)", m.floor_runs)),
+            None => ("1.00".to_string(), format!("itself: {}", m.quiet_floor().0)),
         };
         let py = m.python.iter().find(|r| r.method == python_counterpart(method));
         let py_median = py.map_or("n/a".to_string(), |r| format!("{:.3}", r.median));
@@ -311,10 +330,9 @@ fn results_markdown(m: &Measurement, setup: &Setup, took_s: u64) -> Result<Strin
     writeln!(
         md,
         "Every line as the benches printed it (seconds: median, min, max of {repeats} runs after a warm-up). \
-         The table's `floor` is the first line, measured on its own with {} runs before any other bench; \
-         a method's ratio divides by it, or by its program's `floor-<method>` where there is one, as its \
-         row says. Each program's own `floor` lines, measured between its methods with fewer runs, show \
-         how much the same work varied during the run:",
+         Every `floor` line runs the same code: the table's is the one with the lowest median (noise \
+         only ever adds time), and a method's ratio divides by it, or by its program's `floor-<method>` \
+         where there is one, as its row says. The `floor` on its own ran after the programs, with {} runs:",
         m.floor_runs
     )?;
     writeln!(md)?;
@@ -341,10 +359,11 @@ pub fn write_machine(md: &mut String, setup: &Setup) -> Result<()> {
 
 /// The benches' lines, each after the name of what printed it.
 pub fn every_line(m: &Measurement) -> Vec<String> {
-    let mut lines = vec![format!("{:<18} {} (on its own)", "floor", format_row(&m.floor))];
+    let mut lines = Vec::new();
     for (program, rows) in &m.programs {
         lines.extend(rows.iter().map(|row| format!("{program:<18} {}", format_row(row))));
     }
+    lines.push(format!("{:<18} {} (on its own)", "floor", format_row(&m.floor)));
     lines.extend(m.python.iter().map(|row| format!("{:<18} {}", "python", format_row(row))));
     lines
 }
@@ -437,6 +456,11 @@ fn write_targets(md: &mut String, rust: &[Measured], python: &[Row], n: u64) -> 
         verdict(heavy)
     )?;
     Ok(())
+}
+
+/// "1 run", "5 runs".
+fn runs(count: u32) -> String {
+    if count == 1 { "1 run".into() } else { format!("{count} runs") }
 }
 
 /// 100000000 -> "100,000,000".
@@ -679,11 +703,11 @@ mod tests {
     }
 
     #[test]
-    fn each_method_divides_by_its_own_kind_of_floor_or_the_quiet_one() {
+    fn each_method_divides_by_its_own_kind_of_floor_or_the_quietest_one() {
         let m = Measurement {
             n: 10,
             repeats: 1,
-            floor: row("floor", 1.0),
+            floor: row("floor", 2.5),
             floor_runs: 9,
             programs: vec![
                 ("examples-pipe".into(), vec![row("floor", 2.0), row("pipe", 4.0)]),
@@ -702,8 +726,8 @@ mod tests {
         assert_eq!(
             found,
             [
-                "floor 1 None",
-                "pipe 4 Some((\"`floor` on its own, 9 runs\", 1.0))",
+                "floor 2 None",
+                "pipe 4 Some((\"examples-pipe's `floor`, 1 run\", 2.0))",
                 "named-shm 6 Some((\"`floor-named-shm`\", 5.0))",
             ]
         );

@@ -115,6 +115,12 @@ pub fn lines(measurements: &[Measurement]) -> Vec<Line> {
     lines
 }
 
+/// -0.004 -> "0.00", not "-0.00"; 0.127 -> "0.13".
+fn hundredths(value: f64) -> String {
+    // Adding 0.0 turns the -0.0 that rounding leaves into 0.0.
+    format!("{:.2}", (value * 100.0).round() / 100.0 + 0.0)
+}
+
 /// 1,234,567 -> "1,200,000": two significant digits, for an estimate.
 fn about(n: f64) -> String {
     let scale = 10f64.powi((n.log10().floor() as i32 - 1).max(0));
@@ -175,7 +181,7 @@ fn markdown(
         };
         let beyond = floor_per_byte(line.python)
             .filter(|_| line.method != "floor")
-            .map_or("".into(), |(_, floor)| format!("{:.2}", (per_byte - floor) * 1e9));
+            .map_or("".into(), |(_, floor)| hundredths((per_byte - floor) * 1e9));
         let bend = if fixed > 0.0 && per_byte > 0.0 && line.method != "floor" {
             about(fixed / per_byte / 8.0)
         } else {
@@ -330,5 +336,7 @@ mod tests {
         assert_eq!(seconds(0.5), "0.500");
         assert_eq!(seconds(17.08), "17.1");
         assert_eq!(about(1_234_567.0), "1,200,000");
+        assert_eq!(hundredths(-0.004), "0.00");
+        assert_eq!(hundredths(-0.104), "-0.10");
     }
 }
