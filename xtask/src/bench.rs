@@ -120,6 +120,8 @@ pub struct Measurement {
     pub floor_runs: u32,
     /// Each program's lines, in the order it printed them.
     pub programs: Vec<(String, Vec<Row>)>,
+    /// The first program's lines from the pass that primed the machine, not used.
+    pub priming: Vec<Row>,
     pub python: Vec<Row>,
 }
 
@@ -221,6 +223,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
 pub fn measure(setup: &Setup, n: u64, repeats: u32) -> Result<Measurement> {
     let size = n.to_string();
     let binary = |program: &str| setup.release.join(format!("examples-{program}"));
+    // After an idle spell, this kind of machine (a virtual one, which hands memory
+    // it does not use back to its host) is slow to give memory again: the first
+    // dozen runs of a command can take half as long again. One pass of the first
+    // program's bench takes that hit; its figures are shown but not used.
+    let first = &setup.programs[0];
+    eprintln!("priming: examples-{first} bench --n {n} --repeats {repeats}");
+    let priming = bench_rows(Command::new(binary(first)).args([
+        "bench",
+        "--n",
+        &size,
+        "--repeats",
+        &repeats.to_string(),
+    ]))?;
     let mut programs = Vec::new();
     for program in &setup.programs {
         eprintln!("running examples-{program} bench --n {n} --repeats {repeats}");
@@ -237,7 +252,6 @@ pub fn measure(setup: &Setup, n: u64, repeats: u32) -> Result<Measurement> {
     // the benches: the first runs of a command are often the slowest, while the
     // machine hands the memory of whatever ran before back to this job.
     let floor_runs = (2 * repeats + 1).max(9);
-    let first = &setup.programs[0];
     eprintln!("running examples-{first} bench --methods floor --n {n} --repeats {floor_runs}");
     let floor = bench_rows(Command::new(binary(first)).args([
         "bench",
@@ -263,7 +277,7 @@ pub fn measure(setup: &Setup, n: u64, repeats: u32) -> Result<Measurement> {
             ]))?
         }
     };
-    Ok(Measurement { n, repeats, floor, floor_runs, programs, python })
+    Ok(Measurement { n, repeats, floor, floor_runs, programs, priming, python })
 }
 
 fn bench_rows(command: &mut Command) -> Result<Vec<Row>> {
@@ -332,7 +346,9 @@ fn results_markdown(m: &Measurement, setup: &Setup, took_s: u64) -> Result<Strin
         "Every line as the benches printed it (seconds: median, min, max of {repeats} runs after a warm-up). \
          Every `floor` line runs the same code: the table's is the one with the lowest median (noise \
          only ever adds time), and a method's ratio divides by it, or by its program's `floor-<method>` \
-         where there is one, as its row says. The `floor` on its own ran after the programs, with {} runs:",
+         where there is one, as its row says. The `floor` on its own ran after the programs, with {} runs. \
+         The first lines come from a pass of the first program's bench that only primed the machine \
+         (the first runs after an idle spell are slow here):",
         m.floor_runs
     )?;
     writeln!(md)?;
@@ -359,7 +375,11 @@ pub fn write_machine(md: &mut String, setup: &Setup) -> Result<()> {
 
 /// The benches' lines, each after the name of what printed it.
 pub fn every_line(m: &Measurement) -> Vec<String> {
-    let mut lines = Vec::new();
+    let mut lines: Vec<String> = m
+        .priming
+        .iter()
+        .map(|row| format!("{:<18} {} (priming, not used)", "priming", format_row(row)))
+        .collect();
     for (program, rows) in &m.programs {
         lines.extend(rows.iter().map(|row| format!("{program:<18} {}", format_row(row))));
     }
@@ -716,6 +736,7 @@ mod tests {
                     vec![row("floor", 3.0), row("floor-named-shm", 5.0), row("named-shm", 6.0)],
                 ),
             ],
+            priming: Vec::new(),
             python: Vec::new(),
         };
         let rust = m.rust();

@@ -196,8 +196,9 @@ fn markdown(
         "Seconds are medians. The cost per GB is the slope between the two largest sizes; \
          the fixed cost is what the smallest size took beyond its bytes at that slope (~0: \
          less than the noise); a line bends near the n where the two are equal. Rust's \
-         `floor` is measured on its own, before each size's benches. Every line as the \
-         benches printed it:"
+         `floor` at each size is the lowest median of that size's `floor` lines (they all \
+         run the same code). Every line as the benches printed it, each size's first \
+         lines from a pass that only primed the machine:"
     )?;
     writeln!(md)?;
     writeln!(md, "```text")?;
