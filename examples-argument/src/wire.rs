@@ -15,8 +15,9 @@
 //!
 //! The sender writes the values straight from its array into the pipe, and the
 //! receiver reads them straight into its new array: no serialized copy of the whole
-//! array exists on either side, and no buffer in between. The kernel copies the
-//! bytes into the pipe and the child's `read` copies them out: two copies in all.
+//! array exists on either side. The kernel copies the bytes into the pipe and the
+//! child's `read` copies them out: two copies in all, but for the first 8 KiB, which
+//! pass through the buffer of the child's locked standard input with the header.
 
 use std::io::{self, Read, Write};
 use std::process::ChildStdin;

@@ -103,7 +103,7 @@ impl Parcel {
         let mut values: Vec<f64> = Vec::new();
         values.try_reserve_exact(len).with_context(|| format!("no memory for {len} values"))?;
         // Like numpy for a large array, ask the kernel for 2 MiB pages: the 800 MB then
-        // arrive in 400 page faults instead of 200,000 (see `plumbing::bench`).
+        // arrive in 400 page faults instead of 195,000 (see `plumbing::bench`).
         plumbing::bench::advise_huge_pages(values.as_mut_ptr().cast(), len * size_of::<f64>());
         while values.len() < len {
             let (window, bytes) = self.filled.recv().map_err(|err| match err {
