@@ -1,6 +1,7 @@
 //! The book must say what the code does. These tests fail when it drifts:
 //!
 //! * every relative link in docs/ (recursively) and README.md reaches a file, every
+//!   link of a page under docs/ stays inside docs/ (the built book), every
 //!   `#anchor` a heading of that page (the code host's slug rules), and every `#L123`
 //!   on a source file a line that exists;
 //! * every `#L123` link is labelled with the item it points at, ``[`task`](...)``, and
@@ -210,6 +211,16 @@ fn check_link(from: &Path, target: &str) -> Result<(), String> {
     };
     if !file.exists() {
         return Err(format!("{} does not exist", shown(&normalize(&file))));
+    }
+    // The book is docs/: mdBook copies nothing else, so a page's link to a source
+    // file or folder would break in the built book. Name such a file in backticks.
+    let docs = root().join("docs");
+    if from.starts_with(&docs) && !normalize(&file).starts_with(&docs) {
+        return Err(format!("{} is outside the book (docs/)", shown(&normalize(&file))));
+    }
+    // A link to a folder becomes a link to a page that mdBook never writes.
+    if from.starts_with(&docs) && file.is_dir() {
+        return Err("a link to a folder, which the built book does not have".into());
     }
     let Some(anchor) = anchor.filter(|a| !a.is_empty()) else {
         return Ok(());
