@@ -64,7 +64,7 @@ fn send_lending(mut pipe: ChildStdin, data: &[f64]) -> Result<()> {
     wire::widen_pipe(&pipe);
     // The protocol's array is one-dimensional: it travels as a single row.
     wire::write_header(&mut pipe, (1, data.len()))?;
-    bench::lend_to_pipe(&pipe, wire::as_bytes(data))
+    bench::lend_to_pipe(&pipe, plumbing::bytes::as_bytes(data))
     // Dropping `pipe` closes it: the child's end of input.
 }
 

@@ -19,11 +19,12 @@
 //! child's `read` copies them out: two copies in all, but for the first 8 KiB, which
 //! pass through the buffer of the child's locked standard input with the header.
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::process::ChildStdin;
 
 use anyhow::{Context, Result, ensure};
 use ndarray::Array2;
+use plumbing::bytes::{as_bytes, as_bytes_mut, read_up_to};
 use serde::{Deserialize, Serialize};
 
 /// The values are sent as they lie in memory, which is little-endian only on a
@@ -84,9 +85,9 @@ pub fn receive(mut input: impl Read) -> Result<Array2<f64>> {
     // page faults for 800 MB instead of 195,000.
     let mut values = plumbing::bench::try_zeros(len)?;
     let bytes = as_bytes_mut(&mut values);
-    let got = fill(&mut input, bytes).context("reading the values")?;
+    let (got, _) = read_up_to(&mut input, bytes).context("reading the values")?;
     ensure!(got == bytes.len(), "the values ended after {got} of {} bytes", bytes.len());
-    ensure!(fill(&mut input, &mut [0u8; 1])? == 0, "more bytes followed the values");
+    ensure!(read_up_to(&mut input, &mut [0u8; 1])?.0 == 0, "more bytes followed the values");
     Ok(Array2::from_shape_vec((rows, cols), values)?)
 }
 
@@ -96,34 +97,6 @@ pub fn receive(mut input: impl Read) -> Result<Array2<f64>> {
 /// speed-up: if the kernel refuses, the default pipe carries the same bytes.
 pub fn widen_pipe(pipe: &impl std::os::fd::AsFd) {
     let _ = nix::fcntl::fcntl(pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
-}
-
-/// Reads until `buf` is full or the input ends; returns how many bytes came.
-fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match input.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
-
-/// The values' own memory, as bytes.
-pub fn as_bytes(values: &[f64]) -> &[u8] {
-    // SAFETY: an f64 is 8 bytes with no padding, so its memory may be read as bytes;
-    // u8 needs no alignment; the length covers exactly the memory of `values`, which
-    // stays borrowed (alive, unchanged) as long as the bytes are.
-    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values)) }
-}
-
-fn as_bytes_mut(values: &mut [f64]) -> &mut [u8] {
-    // SAFETY: as in `as_bytes`, and every 8 bytes are a valid f64 (at worst a NaN),
-    // so whatever the input writes leaves valid values; the borrow is exclusive.
-    unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), size_of_val(values)) }
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ fn pipe(n: usize) -> Result<()> {
 /// own references to the pages.) The scene's child sends with `write` (`frame.rs`).
 fn send_frame(out: &mut File, data: &[f64]) -> Result<()> {
     out.write_all(&frame::header(1, data.len())).context("sending the header")?;
-    bench::lend_to_pipe(&*out, frame::as_bytes(data))
+    bench::lend_to_pipe(&*out, plumbing::bytes::as_bytes(data))
 }
 
 /// The child's side: receive the frame into one buffer and check the length.

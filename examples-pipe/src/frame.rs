@@ -18,10 +18,11 @@
 //! written straight from the sender's array memory and read straight into the
 //! receiver's array memory: no serialized copy of the whole array exists on either side.
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 
 use anyhow::{Context, Result, bail, ensure};
 use ndarray::Array2;
+use plumbing::bytes::{as_bytes, as_bytes_mut, read_up_to};
 
 /// First 8 bytes of every frame. A stream that starts differently is not ours (or is
 /// out of step), and must not be trusted to tell us how much memory to allocate.
@@ -63,7 +64,7 @@ pub fn write_array<W: Write>(out: &mut W, array: &Array2<f64>) -> Result<()> {
 /// here: the caller decides whether that shape is one it is willing to receive.
 pub fn read_header<R: Read>(input: &mut R) -> Result<(usize, usize)> {
     let mut header = [0u8; HEADER_LEN];
-    let (got, _) = fill(input, &mut header).context("reading the header")?;
+    let (got, _) = read_up_to(input, &mut header).context("reading the header")?;
     ensure!(got == HEADER_LEN, "the stream ended after {got} of {HEADER_LEN} header bytes");
     if header[0..8] != MAGIC {
         bail!(
@@ -93,7 +94,7 @@ pub fn read_data_into<R: Read>(input: &mut R, array: &mut Array2<f64>) -> Result
 /// `read_data_into` for a plain buffer of values, whatever shape they stand for.
 pub fn read_values_into<R: Read>(input: &mut R, data: &mut [f64]) -> Result<u64> {
     let bytes = as_bytes_mut(data);
-    let (got, calls) = fill(input, bytes).context("reading the data")?;
+    let (got, calls) = read_up_to(input, bytes).context("reading the data")?;
     ensure!(got == bytes.len(), "the stream ended after {got} of {} data bytes", bytes.len());
     Ok(calls)
 }
@@ -102,41 +103,9 @@ pub fn read_values_into<R: Read>(input: &mut R, data: &mut [f64]) -> Result<u64>
 /// end-of-file. Anything else means the two sides disagree about the format.
 pub fn expect_end<R: Read>(input: &mut R) -> Result<()> {
     let mut extra = [0u8; 1];
-    let (got, _) = fill(input, &mut extra).context("reading past the data")?;
+    let (got, _) = read_up_to(input, &mut extra).context("reading past the data")?;
     ensure!(got == 0, "expected the stream to end after the data, but more bytes followed");
     Ok(())
-}
-
-/// Reads until `buf` is full or the stream ends. Returns (bytes read, read calls).
-/// Unlike `read_exact`, it reports how far it got, so a short stream is a clear message.
-fn fill<R: Read>(input: &mut R, buf: &mut [u8]) -> io::Result<(usize, u64)> {
-    let (mut got, mut calls) = (0, 0);
-    while got < buf.len() {
-        match input.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(k) => {
-                got += k;
-                calls += 1;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((got, calls))
-}
-
-pub fn as_bytes(data: &[f64]) -> &[u8] {
-    // SAFETY: an f64 is 8 bytes with no padding, so its memory may be read as bytes; u8
-    // needs no alignment; the length covers exactly the same memory as `data`, and the
-    // returned borrow keeps `data` borrowed (alive, unchanged) as long as it is used.
-    unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), size_of_val(data)) }
-}
-
-fn as_bytes_mut(data: &mut [f64]) -> &mut [u8] {
-    // SAFETY: as in `as_bytes`, plus: every pattern of 8 bytes is a valid f64 (at worst
-    // a NaN), so whatever bytes the stream writes here leave valid values behind; the
-    // borrow is exclusive because it comes from `&mut`.
-    unsafe { std::slice::from_raw_parts_mut(data.as_mut_ptr().cast::<u8>(), size_of_val(data)) }
 }
 
 #[cfg(test)]

@@ -161,12 +161,7 @@ pub fn put(queue: &IpcSender<Parcel>, from: u32, array: &Array2<f64>) -> Result<
 /// Copies the array's memory, a piece at a time, through the parcel's windows.
 pub fn send_bytes(mut bytes: Bytes, array: &Array2<f64>) -> Result<()> {
     let values = array.as_slice().context("the array is not one contiguous block in row order")?;
-    // SAFETY: `values` is a live, initialized &[f64]. Viewing the same memory as
-    // bytes is sound: u8 has alignment 1, every byte of an f64 is initialized (f64
-    // has no padding), the length in bytes is len * 8 (it fits: the slice exists),
-    // and the byte view borrows `array` only until this function returns.
-    let raw =
-        unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values)) };
+    let raw = plumbing::bytes::as_bytes(values);
     let gone = "could not send the array's bytes (did the receiving process die?)";
     for (index, piece) in raw.chunks(WINDOW_BYTES).enumerate() {
         // The first pieces go into fresh windows; each later one waits for a window

@@ -23,6 +23,7 @@
 //! [`main`] ties them together: each program's `main` is one call to it.
 
 pub mod bench;
+pub mod bytes;
 pub mod children;
 pub mod cleanup;
 pub mod faults;
