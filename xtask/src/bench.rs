@@ -227,26 +227,22 @@ pub fn measure(setup: &Setup, n: u64, repeats: u32) -> Result<Measurement> {
     // it does not use back to its host) is slow to give memory again: the first
     // dozen runs of a command can take half as long again. One pass of the first
     // program's bench takes that hit; its figures are shown but not used.
-    let first = &setup.programs[0];
-    eprintln!("priming: examples-{first} bench --n {n} --repeats {repeats}");
-    let priming = bench_rows(Command::new(binary(first)).args([
-        "bench",
-        "--n",
-        &size,
-        "--repeats",
-        &repeats.to_string(),
-    ]))?;
-    let mut programs = Vec::new();
-    for program in &setup.programs {
-        eprintln!("running examples-{program} bench --n {n} --repeats {repeats}");
-        let rows = bench_rows(Command::new(binary(program)).args([
+    let bench = |program: &str, why: &str| {
+        eprintln!("{why}: examples-{program} bench --n {n} --repeats {repeats}");
+        let repeats = repeats.to_string();
+        bench_rows(Command::new(binary(program)).args([
             "bench",
             "--n",
             &size,
             "--repeats",
-            &repeats.to_string(),
-        ]))?;
-        programs.push((format!("examples-{program}"), rows));
+            &repeats,
+        ]))
+    };
+    let first = &setup.programs[0];
+    let priming = bench(first, "priming")?;
+    let mut programs = Vec::new();
+    for program in &setup.programs {
+        programs.push((format!("examples-{program}"), bench(program, "running")?));
     }
     // The floor every method starts from, once more on its own with more runs, after
     // the benches: the first runs of a command are often the slowest, while the
