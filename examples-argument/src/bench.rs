@@ -8,13 +8,12 @@
 //! format (`wire.rs`) into a spawned child's input, with one difference said at
 //! `send_lending`: the bench lends its pages to the pipe, a scene writes them.
 
-use std::process::{ChildStdin, Stdio};
+use std::process::ChildStdin;
 
 use anyhow::{Result, bail, ensure};
-use plumbing::bench;
-use plumbing::children::{self, this_program};
+use plumbing::{Process, bench};
 
-use crate::wire;
+use crate::{Task, wire};
 
 pub const METHODS: [&str; 3] = ["floor", "inherit", "argument"];
 
@@ -30,26 +29,23 @@ pub fn run_once(method: &str, n: usize) -> Result<()> {
 
 fn inherit(n: usize) -> Result<()> {
     let data = bench::ones(n);
-    // SAFETY: a bench run starts no thread of its own; see plumbing::children::fork.
+    // SAFETY: a bench run starts no thread of its own; see plumbing::fork.
     let child = unsafe {
-        children::fork(|| {
+        plumbing::fork(|| {
             check_length(data.len(), n)?;
             bench::report_child_peak();
             Ok(())
         })
     }?;
-    child.wait()?;
+    child.join()?;
     Ok(())
 }
 
 fn argument(n: usize) -> Result<()> {
     let data = bench::ones(n);
-    let mut command = this_program(["bench-child", "--n", &n.to_string()])?;
-    command.stdin(Stdio::piped());
-    let mut child = children::start("the child process", command)?;
-    let sent = send_lending(child.stdin.take().expect("piped"), &data);
-    child.wait()?;
-    sent
+    let mut child = Process::new(&Task::Bench { values: n }).stdin_piped().start()?;
+    let sent = send_lending(child.stdin()?, &data);
+    child.join_with(sent)
 }
 
 /// The scene's `wire::send` with one difference: the values are lent to the pipe

@@ -5,7 +5,8 @@
 //!
 //! Each scene is one file in `scenes/`, to read beside the tutorial: `argument` (the
 //! array serialized into a spawned child, `wire.rs` being this program's pickle) and
-//! `inherit` (a forked child, copy-on-write). This file only chooses which runs.
+//! `inherit` (a forked child, copy-on-write). This file reads the command line and
+//! says which function runs: a scene's, or the child's its parent asked for.
 
 mod bench;
 mod scenes;
@@ -15,8 +16,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use plumbing::bench::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
-use plumbing::children::as_child;
 use plumbing::pause::PauseArg;
+use plumbing::{args, as_child, process::Args, room};
 
 /// Share an (n, n) array of ones with a child process through its argument.
 ///
@@ -25,7 +26,7 @@ use plumbing::pause::PauseArg;
 #[command(name = "examples-argument", version, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
-    scene: Option<Scene>,
+    command: Option<Command>,
 
     /// The tutorial's n: the array has shape (n, n), n*n float64 values
     /// [default: 10000, an 800 MB array]
@@ -41,26 +42,51 @@ Each scene prints what the parent and the child see, then one verdict line.
 Exit status: 0 when every verdict holds, 1 when one fails or the run fails,
 2 for a bad command line.";
 
-#[derive(Subcommand, Clone)]
-enum Scene {
+#[derive(Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Scene(Scene),
+    /// Time both methods and the floor the tutorial's way: n float64 ones (1-D,
+    /// default n = 100,000,000) shared with one child that reads the length
+    Bench(BenchArgs),
+    /// One timed run of one bench method, in a fresh process
+    #[command(hide = true)]
+    BenchRun { method: String },
+    /// A child's task (its parent starts it, not you)
+    #[command(hide = true, subcommand)]
+    Child(Task),
+}
+
+#[derive(Subcommand, Clone, Copy)]
+pub enum Scene {
     /// The child is a new run of this program and receives the array serialized
     /// (serde + bincode) as its argument: Python's spawn start method
     Argument,
     /// The child is a fork of the parent and inherits its memory copy-on-write:
     /// Python's fork start method
     Inherit,
-    /// Time both methods and the floor the tutorial's way: n float64 ones (1-D,
-    /// default n = 100,000,000) shared with one child that reads the length
-    Bench(BenchArgs),
-    /// The child side of `argument`: reads the array from standard input
-    #[command(hide = true)]
-    ChildArgument,
-    /// One timed run of one bench method, in a fresh process
-    #[command(hide = true)]
-    BenchRun { method: String },
-    /// The child of the bench's `argument` method
-    #[command(hide = true)]
-    BenchChild,
+}
+
+/// What a child of this program does: one variant per child function, with its
+/// arguments. A parent starts one with `Process::new(&Task::...)`; the child gets
+/// it as its command line (`examples-argument child argument`), written by `args`.
+/// (A field may not share its name with a flag above, such as `n`: clap would read
+/// them as one.)
+#[derive(Subcommand, Debug)]
+pub enum Task {
+    /// `argument`'s child; the array itself comes on its standard input
+    Argument,
+    /// The bench's `argument` child, which receives this many values
+    Bench { values: usize },
+}
+
+impl plumbing::Task for Task {
+    fn args(&self) -> Args {
+        match self {
+            Task::Argument => args!["argument"],
+            Task::Bench { values } => args!["bench", values],
+        }
+    }
 }
 
 /// The tutorial's array is 10000 x 10000 float64: 800 MB.
@@ -71,25 +97,22 @@ fn main() -> ExitCode {
         let cli = Cli::parse();
         let n = cli.n.unwrap_or(TUTORIAL_N);
         // The bench's array is 1-D: its --n counts values, the parent's and the child's.
-        let bench_n = || -> anyhow::Result<usize> {
+        let bench_n = || {
             let n = cli.n.unwrap_or(DEFAULT_N);
-            let bytes = plumbing::room::array_bytes(n, Some(n), size_of::<f64>())?;
-            plumbing::room::check_memory(n, bytes, 2, "the parent's and the child's")?;
-            Ok(bytes / size_of::<f64>())
+            room::array_len(n, Some(n), size_of::<f64>(), 2, "the parent's and the child's")
         };
-        match cli.scene {
+        match cli.command {
             None => scenes::run(&[Scene::Argument, Scene::Inherit], n, cli.pause),
-            Some(Scene::Argument) => scenes::run(&[Scene::Argument], n, cli.pause),
-            Some(Scene::Inherit) => scenes::run(&[Scene::Inherit], n, cli.pause),
-            Some(Scene::ChildArgument) => {
-                as_child("child", || scenes::argument::child(std::io::stdin()))
-            }
-            Some(Scene::Bench(args)) => {
+            Some(Command::Scene(scene)) => scenes::run(&[scene], n, cli.pause),
+            Some(Command::Bench(args)) => {
                 refuse_scene_flags(&[("--pause", cli.pause.pause)])?;
                 run_methods(&bench::METHODS, bench_n()? as u64, &args)
             }
-            Some(Scene::BenchRun { method }) => bench::run_once(&method, bench_n()?),
-            Some(Scene::BenchChild) => as_child("child", || bench::child(bench_n()?)),
+            Some(Command::BenchRun { method }) => bench::run_once(&method, bench_n()?),
+            Some(Command::Child(task)) => as_child("child", || match task {
+                Task::Argument => scenes::argument::child(std::io::stdin()),
+                Task::Bench { values } => bench::child(values),
+            }),
         }
     })
 }

@@ -95,10 +95,12 @@ where
 /// sender, for more messages of the same type. The test fault switch acts before
 /// (`exit-before-connect`) and after (`exit`, `panic`, `sleep`).
 pub fn call_back<T: Serialize>(socket: &str, first: T) -> Result<IpcSender<T>> {
+    #[cfg(feature = "test-faults")]
     crate::faults::before_calling_back(crate::role());
     let parent =
         IpcSender::<T>::connect(socket.to_owned()).context("could not connect to the parent")?;
     parent.send(first).context("could not call back to the parent")?;
+    #[cfg(feature = "test-faults")]
     crate::faults::child_starts(crate::role());
     Ok(parent)
 }

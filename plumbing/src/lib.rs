@@ -26,10 +26,12 @@ pub mod bench;
 pub mod bytes;
 pub mod children;
 pub mod cleanup;
+#[cfg(feature = "test-faults")]
 pub mod faults;
 pub mod ipc;
 pub mod pages;
 pub mod pause;
+pub mod process;
 pub mod room;
 pub mod show;
 pub mod verdict;
@@ -43,6 +45,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use children::Child;
 pub use pages::show_memory;
+pub use process::{HandOver, Process, Task, as_child, fork, join_all};
 pub use show::{show_corner, show_first_values};
 
 /// The exit status of a run whose standard output was closed early (`| head`):

@@ -24,6 +24,21 @@ pub fn array_bytes(n: u64, values: Option<u64>, element: usize) -> Result<usize>
         })
 }
 
+/// The number of values of an array given by `--n N`: [`array_bytes`] and
+/// [`check_memory`] in one step, so a typo in `--n` is a clear message before
+/// anything is allocated, never an out-of-memory kill.
+pub fn array_len(
+    n: u64,
+    values: Option<u64>,
+    element: usize,
+    copies: u64,
+    holders: &str,
+) -> Result<usize> {
+    let bytes = array_bytes(n, values, element)?;
+    check_memory(n, bytes, copies, holders)?;
+    Ok(bytes / element)
+}
+
 /// Refuses `copies` arrays of `bytes` each when they do not fit in the memory
 /// available now (MemAvailable). `holders` says who holds them, e.g. "the parent's
 /// and the child's". Where /proc/meminfo does not exist, it does not refuse.

@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ndarray::Array2;
-use plumbing::children::{self, this_program};
+use plumbing::Process;
 use plumbing::show::seconds;
 use plumbing::verdict::expect_all;
 use plumbing::{show_corner, show_memory};
 
 use crate::scenes::{checked_shape, megabytes, report_peak_memory};
-use crate::wire;
+use crate::{Task, wire};
 
 /// The parent: ones, a child given them as its argument, a look afterwards.
 pub fn parent(n: u64) -> Result<()> {
@@ -23,17 +23,14 @@ pub fn parent(n: u64) -> Result<()> {
     println!("parent: created ones of shape {shape:?} ({} MB)", megabytes(data.len() * 8));
 
     // child = Process(target=task, args=(data,)); child.start(): a new program that
-    // knows nothing of our memory, so the array must be sent to it, as bytes.
-    let mut command = this_program(["child-argument"])?;
-    command.stdin(std::process::Stdio::piped());
-    let mut child = children::start("the child process", command)?;
+    // knows nothing of our memory, so the array is sent to it, as bytes, on its input.
+    let mut child = Process::new(&Task::Argument).stdin_piped().start()?;
     let started = Instant::now();
-    let sent = wire::send(child.stdin.take().expect("piped"), &data); // pickle, into the pipe
+    let sent = wire::send(child.stdin()?, &data); // pickle, into the pipe
     let elapsed = started.elapsed();
-    // join(). Before the send is judged: if the child died, its exit status is the
+    // join(), before the send is judged: if the child died, its exit status is the
     // real story, and "broken pipe" only the symptom.
-    child.wait()?;
-    let bytes = sent.context("could not send the array to the child")?;
+    let bytes = child.join_with(sent.context("could not send the array to the child"))?;
     println!(
         "parent: serialized {} MB into the child's input in {}",
         megabytes(bytes),

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use anyhow::Result;
 use ndarray::Array2;
-use plumbing::children;
 use plumbing::room::minor_page_faults;
 use plumbing::show::seconds;
 use plumbing::verdict::expect_all;
@@ -23,10 +22,10 @@ pub fn parent(n: u64) -> Result<()> {
 
     let started = Instant::now();
     // child = Process(target=task, args=(data,)); start(); join(), under fork.
-    // SAFETY: this program starts no thread of its own; what the plumbing's one
-    // thread does, and what the child may do, is in plumbing::children::fork.
-    let child = unsafe { children::fork(|| child(&mut data)) }?;
-    child.wait()?;
+    // SAFETY: this program starts no thread of its own; what the plumbing's own
+    // threads do, and what the child may do, is in plumbing::fork.
+    let child = unsafe { plumbing::fork(|| child(&mut data)) }?;
+    child.join()?;
     println!(
         "parent: the child has exited after {}; the parent's array now:",
         seconds(started.elapsed())

@@ -22,7 +22,7 @@ pub fn run(scenes: &[Scene], n: u64, pause: plumbing::pause::PauseArg) -> Result
                 );
                 argument::parent(n)?;
             }
-            _ => {
+            Scene::Inherit => {
                 println!(
                     "=== inherit: the child is a fork and inherits the array copy-on-write ==="
                 );
@@ -34,11 +34,8 @@ pub fn run(scenes: &[Scene], n: u64, pause: plumbing::pause::PauseArg) -> Result
 }
 
 /// The shape (n, n), or a clear error if `copies` such arrays cannot fit in memory.
-/// Checked before allocating, so a typo in `--n` is an error message, not an
-/// out-of-memory kill.
 pub fn checked_shape(n: u64, copies: u64) -> Result<(usize, usize)> {
-    let bytes = room::array_bytes(n, n.checked_mul(n), size_of::<f64>())?;
-    room::check_memory(n, bytes, copies, "the parent's and the child's")?;
+    room::array_len(n, n.checked_mul(n), size_of::<f64>(), copies, "the parent's and the child's")?;
     let n = usize::try_from(n)?; // n fits, since n * n does
     Ok((n, n))
 }
