@@ -19,10 +19,9 @@ use std::io::Write;
 use anyhow::{Context, Result, bail, ensure};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::unistd::pipe2;
-use plumbing::bench;
-use plumbing::children::{self, hand_over, handed_over, this_program};
+use plumbing::{HandOver, Process, bench};
 
-use crate::{channel, frame};
+use crate::{Task, channel, frame};
 
 pub const METHODS: [&str; 2] = ["floor", "pipe"];
 
@@ -45,9 +44,8 @@ fn pipe(n: usize) -> Result<()> {
     if let Some(max) = channel::pipe_max_size() {
         let _ = fcntl(&write_end, FcntlArg::F_SETPIPE_SZ(max));
     }
-    let mut command = this_program(["bench-child", "--n", &n.to_string()])?;
-    hand_over(&mut command, &read_end);
-    let child = children::start("the child process", command)?;
+    let conn = HandOver::new(&read_end);
+    let child = Process::new(&Task::Bench { values: n, conn }).start()?;
     // Our copy must go, or a write into a pipe whose child died would block forever.
     drop(read_end);
 
@@ -56,7 +54,7 @@ fn pipe(n: usize) -> Result<()> {
     // Closing the write end is the child's end-of-file after the frame.
     drop(out);
     // Wait before judging the send: a dead child is the cause, EPIPE only its symptom.
-    child.wait_then(sent.context("sending the array to the child"))
+    child.join_with(sent.context("sending the array to the child"))
 }
 
 /// Sends the lesson's frame: the header with `write`, the data with `vmsplice`.
@@ -76,8 +74,8 @@ fn send_frame(out: &mut File, data: &[f64]) -> Result<()> {
 }
 
 /// The child's side: receive the frame into one buffer and check the length.
-pub fn child(n: usize) -> Result<()> {
-    let mut input = File::from(handed_over()?);
+pub fn child(n: usize, conn: HandOver) -> Result<()> {
+    let mut input = File::from(conn.take()?);
     let shape = frame::read_header(&mut input)?;
     // The length check: the header must announce exactly n values, the data must fill
     // all n of them, and the stream must end right after.

@@ -13,12 +13,10 @@ mod scenes;
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use plumbing::bench::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
-use plumbing::children::as_child;
 use plumbing::pause::PauseArg;
-use plumbing::room;
+use plumbing::{HandOver, args, as_child, process::Args, room};
 
 use channel::Via;
 
@@ -28,7 +26,7 @@ use channel::Via;
 #[command(name = "examples-pipe", version)]
 struct Cli {
     #[command(subcommand)]
-    scene: Option<Scene>,
+    command: Option<Command>,
 
     /// Side of the (n, n) f64 array the child sends [pipe: 10000, i.e. 800 MB]; for
     /// `bench`, the number of f64 values in its 1-D array [bench: 100000000]
@@ -50,13 +48,10 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Scene {
+enum Command {
     /// The child makes ones (n, n) [n = 10000], prints the corner and sends the array
     /// through an OS pipe; the parent receives a copy and checks every element
     Pipe,
-    /// The child's side of `pipe`, started by the parent (not by hand)
-    #[command(hide = true)]
-    ChildPipe,
     /// Time the tutorial's pipe benchmark: the parent makes n f64 ones (1-D, default
     /// n = 100,000,000), sends them through a pipe to one new child that checks the
     /// length, and waits; prints one line per method (floor, pipe)
@@ -64,26 +59,45 @@ enum Scene {
     /// One timed run of one bench method, in a fresh process
     #[command(hide = true)]
     BenchRun { method: String },
-    /// The child of the bench's `pipe` method: reads the array from its read end
-    #[command(hide = true)]
-    BenchChild,
+    /// A child's task (its parent starts it, not you)
+    #[command(hide = true, subcommand)]
+    Child(Task),
+}
+
+/// What a child of this program does: one variant per child function, with its
+/// arguments (never named like a flag above). A parent starts one with
+/// `Process::new(&Task::...)`; the child gets it as its command line, from `args`.
+#[derive(Subcommand, Debug)]
+pub enum Task {
+    /// `pipe`'s child: makes (side, side) ones and sends them into `conn`
+    Pipe { side: usize, conn: HandOver },
+    /// The bench's `pipe` child: receives this many values from `conn`
+    Bench { values: usize, conn: HandOver },
+}
+
+impl plumbing::Task for Task {
+    fn args(&self) -> Args {
+        match self {
+            Task::Pipe { side, conn } => args!["pipe", side, conn],
+            Task::Bench { values, conn } => args!["bench", values, conn],
+        }
+    }
 }
 
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
         // The bench's array is 1-D: its --n counts the values the parent and child hold.
-        let bench_n = || -> anyhow::Result<usize> {
+        let bench_n = || {
             let n = cli.n.unwrap_or(DEFAULT_N);
-            let bytes = room::array_bytes(n, Some(n), size_of::<f64>())?;
-            room::check_memory(n, bytes, 2, "the parent's and the child's")?;
-            Ok(bytes / size_of::<f64>())
+            room::array_len(n, Some(n), size_of::<f64>(), 2, "the parent's and the child's")
         };
-        match cli.scene {
-            Some(Scene::ChildPipe) => as_child("child", || {
-                scenes::pipe::child(usize::try_from(cli.n.context("--n is missing")?)?)
+        match cli.command {
+            Some(Command::Child(task)) => as_child("child", || match task {
+                Task::Pipe { side, conn } => scenes::pipe::child(side, conn),
+                Task::Bench { values, conn } => bench::child(values, conn),
             }),
-            Some(Scene::Bench(args)) => {
+            Some(Command::Bench(args)) => {
                 refuse_scene_flags(&[
                     ("--via", cli.via.is_some()),
                     ("--pipe-size", cli.pipe_size.is_some()),
@@ -91,10 +105,9 @@ fn main() -> ExitCode {
                 ])?;
                 run_methods(&bench::METHODS, bench_n()? as u64, &args)
             }
-            Some(Scene::BenchRun { method }) => bench::run_once(&method, bench_n()?),
-            Some(Scene::BenchChild) => as_child("child", || bench::child(bench_n()?)),
+            Some(Command::BenchRun { method }) => bench::run_once(&method, bench_n()?),
             // `pipe` is the only scene, so "every scene" and "the pipe scene" are the same run.
-            Some(Scene::Pipe) | None => {
+            Some(Command::Pipe) | None => {
                 println!(
                     "=== pipe: the child sends an array through an OS pipe; the parent receives a copy ==="
                 );

@@ -169,13 +169,8 @@ fn a_killed_parent_takes_its_child_along() {
 
 #[test]
 fn the_hidden_child_refuses_a_descriptor_that_is_not_a_pipe() {
-    let me = std::process::id().to_string();
     for (fd, message) in [("1", "3 or higher"), ("250", "is not open")] {
-        let out = Launch::new(BIN, "examples-pipe", &["child-pipe", "--n", "3"])
-            .env("EXAMPLES_PARENT_PID", &me)
-            .env("EXAMPLES_HANDED_OVER_FD", fd)
-            .start()
-            .finish();
+        let out = Launch::new(BIN, "examples-pipe", &["child", "pipe", "3", fd]).start().finish();
         assert_eq!(out.status.code(), Some(1), "stderr: {}", out.stderr);
         assert!(out.stderr.starts_with("child: error: "), "{}", out.stderr);
         assert!(out.stderr.contains(message), "{}", out.stderr);

@@ -7,14 +7,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ndarray::Array2;
-use plumbing::children::{self, hand_over, handed_over, this_program};
 use plumbing::room::{children_peak, peak};
 use plumbing::show::size;
 use plumbing::verdict::expect_all;
-use plumbing::{show_corner, show_memory};
+use plumbing::{HandOver, Process, show_corner, show_memory};
 
 use crate::channel::{self, Via};
-use crate::frame;
+use crate::{Task, frame};
 
 /// The parent: a pipe, the child on its write end, the array from its read end.
 pub fn parent(n: usize, via: Via, pipe_size: Option<u32>) -> Result<()> {
@@ -22,15 +21,14 @@ pub fn parent(n: usize, via: Via, pipe_size: Option<u32>) -> Result<()> {
     // parent_conn, child_conn = Pipe()
     let (read_end, write_end) = channel::open(via, pipe_size)?;
     // child = Process(target=task, args=(child_conn,)); child.start()
-    let mut command = this_program(["child-pipe", "--n", &n.to_string()])?;
-    hand_over(&mut command, &write_end);
-    let child = children::start("the child process", command)?;
+    let conn = HandOver::new(&write_end);
+    let child = Process::new(&Task::Pipe { side: n, conn }).start()?;
     // Close our copy now. The reader sees end-of-file only once EVERY write end is
     // closed: if we kept one, a child dying mid-send would leave us in read() forever.
     drop(write_end);
     // data = parent_conn.recv(); child.join() first, to judge what was received.
     let received = channel::receive(read_end, n).context("receiving the array");
-    let (array, transfer) = child.wait_then(received)?;
+    let (array, transfer) = child.join_with(received)?;
 
     let bytes = (array.len() * size_of::<f64>()) as u64;
     let times = match transfer.read_calls {
@@ -57,8 +55,8 @@ pub fn parent(n: usize, via: Via, pipe_size: Option<u32>) -> Result<()> {
 }
 
 /// The child: the tutorial's `task(conn)`: make ones, show the corner, send.
-pub fn child(n: usize) -> Result<()> {
-    let mut out = File::from(handed_over()?); // child_conn
+pub fn child(n: usize, conn: HandOver) -> Result<()> {
+    let mut out = File::from(conn.take()?); // child_conn
     // data = ones((n, n)), made the way numpy makes a large array, on 2 MiB pages.
     let array = Array2::from_shape_vec((n, n), plumbing::bench::ones(n * n))?;
     let bytes = size((array.len() * size_of::<f64>()) as u64);
