@@ -4,11 +4,12 @@
     examples-mmap many-children --children 4 --child-cmd "python3 docs/python/mmap_child.py --quiet"
 
 The Rust parent creates the file (raw little-endian float32, no header) and runs
-this script with three arguments appended: the file's path, the dtype and the
-shape, e.g. `/tmp/examples-mmap-x1y2/data.f32 float32 1000`. The script does what
-the program's own child does: it maps the file read-write (numpy's mode 'r+'),
-prints the first 10 values, adds 1 to every value, flushes, prints them again and
-exits 0. Then the parent checks every value, exactly as with its own child.
+this script with the arguments its own child gets: the file's path and the number
+of values, e.g. `/tmp/examples-mmap-x1y2/data.f32 1000`, and in many-children the
+child's number too. The script does what the program's own child does: it maps the
+file read-write (numpy's mode 'r+'), prints the first 10 values, adds 1 to every
+value, flushes, prints them again and exits 0. Then the parent checks every value,
+exactly as with its own child.
 
 --quiet prints nothing, as the program's own children do in many-children, where
 there are many of them. Their `data += 1` takes no lock, like the tutorial's:
@@ -54,14 +55,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quiet", action="store_true", help="print nothing")
     parser.add_argument("path")
-    parser.add_argument("dtype")
-    parser.add_argument("shape", help="the sizes of the dimensions, comma-separated")
+    parser.add_argument("n", type=int, help="the number of float32 values")
+    parser.add_argument("id", nargs="?", help="the child's number, in many-children")
     args = parser.parse_args()
-    shape = tuple(int(side) for side in args.shape.split(","))
 
     # mode 'r+': open the existing file read-write and map it shared. Never 'w+':
     # that would create the file anew and erase the parent's values.
-    data = numpy.memmap(args.path, dtype=args.dtype, mode="r+", shape=shape)
+    data = numpy.memmap(args.path, dtype="float32", mode="r+", shape=(args.n,))
     fail_on_purpose_if_asked()
     if not args.quiet:
         print_first(data)

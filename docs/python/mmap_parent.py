@@ -4,16 +4,17 @@
 
 PROGRAM is the built examples-mmap, e.g. target/debug/examples-mmap. The script
 creates a file of float32 ones the tutorial's way (numpy.memmap, mode 'w+'),
-flushes it, and starts the program's child of the `one-child` scene:
+flushes it, and starts the program's child of the `one-child` scene with the
+command line the program's own parent gives it:
 
-    EXAMPLES_PARENT_PID=PID PROGRAM child one-child PATH N 1
+    PROGRAM child one-child PATH N
 
-(scene, file, number of values, which child this is; the variable is the parent's
-pid, which the child checks: it dies with that parent). That sub-command is hidden from --help because the program's own parent normally starts
-it; it is how any other parent can hand a file to our Rust child. The child maps
-the file read-write, prints the first 10 values, adds 1 to every value, flushes,
-and prints them again. Python then checks every value. Exits 1 if anything is not
-as described.
+(the child's task, then its arguments: the file and the number of values). That
+sub-command is hidden from --help because the program's own parent normally starts
+it; it is how any other parent can hand a file to our Rust child, which dies with
+whoever started it (its parent-death signal). The child maps the file read-write,
+prints the first 10 values, adds 1 to every value, flushes, and prints them again.
+Python then checks every value. Exits 1 if anything is not as described.
 """
 
 import argparse
@@ -40,12 +41,10 @@ def main():
         data.flush()
         print(f"python: created {path} with {n} float32 ones, flushed", flush=True)
 
-        command = [args.program, "child", "one-child", path, str(n), "1"]
+        command = [args.program, "child", "one-child", path, str(n)]
         print(f"python: starting {' '.join(command)}", flush=True)
-        # The child's lines go straight to our stdout. It checks that its parent is
-        # the pid we give and dies with us (its parent-death signal).
-        env = dict(os.environ, EXAMPLES_PARENT_PID=str(os.getpid()))
-        status = subprocess.run(command, stdin=subprocess.DEVNULL, env=env).returncode
+        # The child's lines go straight to our stdout; it dies with us.
+        status = subprocess.run(command, stdin=subprocess.DEVNULL).returncode
         print(f"python: the child exited with status {status}")
 
         # Our mapping and the child's were the same page-cache pages: its +1 is

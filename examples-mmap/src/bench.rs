@@ -31,14 +31,13 @@
 //! the fill first writes each page), and MADV_HUGEPAGE (0.015 s less: the page cache
 //! starts with 2 MiB folios at once).
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use clap::ValueEnum;
 use plumbing::bench::{self, DEFAULT_N};
-use plumbing::children;
 use plumbing::cleanup::ScratchDir;
-use plumbing::room;
+use plumbing::{Process, room};
 
-use crate::file;
+use crate::{Task, file};
 
 /// The bench's rows, in the order they are printed.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,8 +47,16 @@ pub enum Method {
     Mmap,
 }
 
-/// `bench`: every method, each run in a fresh process (`bench-run <method>`).
-pub fn run(n: Option<u64>, args: &bench::BenchArgs) -> Result<()> {
+/// `bench`: every method, each run in a fresh process (`bench-run <method>`). `given`
+/// says which of the scenes' flags were given (--path, --children, --child-cmd,
+/// --pause): bench measures the tutorial's method as it is, and refuses them.
+pub fn run(n: Option<u64>, args: &bench::BenchArgs, given: [bool; 4]) -> Result<()> {
+    bench::refuse_scene_flags(&[
+        ("--path (set TMPDIR to choose where bench's file lives)", given[0]),
+        ("--children", given[1]),
+        ("--child-cmd", given[2]),
+        ("--pause", given[3]),
+    ])?;
     let n = n.unwrap_or(DEFAULT_N);
     array_bytes(n)?; // refuse an impossible size once, before any run
     let names = bench::method_names::<Method>();
@@ -74,8 +81,7 @@ pub fn run_once(method: Method, n: Option<u64>) -> Result<()> {
         let map = file::create(&path, n, 1.0f64)?;
         match method {
             Method::Mmap => {
-                let child = children::this_program(["bench-child".as_ref(), path.as_os_str()])?;
-                children::start("the child process", with_n(child, n))?.wait()?;
+                Process::new(&Task::Bench { file: path.clone(), len: n }).start()?.join()?;
             }
             _ => check_length(map.len() / size_of::<f64>(), n)?,
         }
@@ -84,16 +90,10 @@ pub fn run_once(method: Method, n: Option<u64>) -> Result<()> {
     })
 }
 
-fn with_n(mut command: std::process::Command, n: usize) -> std::process::Command {
-    command.args(["--n", &n.to_string()]);
-    command
-}
-
-/// `bench-child <file> --n <n>`: the tutorial's `task(filename, n)`, numpy's
+/// The child of `mmap` (`Task::Bench`): the tutorial's `task(filename, n)`, numpy's
 /// `memmap(filename, mode='r+', shape=(n,))` and a look at its shape. It maps the file
 /// without touching a value, so no page is faulted in: the child stays small.
-pub fn child(path: &std::path::Path, n: Option<u64>) -> Result<()> {
-    let n = usize::try_from(n.context("the bench child needs --n")?)?;
+pub fn child(path: &std::path::Path, n: usize) -> Result<()> {
     let (_file, map) = file::open::<f64>(path, n)?;
     check_length(map.len() / size_of::<f64>(), n)?;
     drop(map);

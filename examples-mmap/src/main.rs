@@ -1,32 +1,30 @@
 //! Share an array between processes through a memory-mapped file: the tutorial "How
 //! to Share a NumPy Array Between Processes Using a Memory-Mapped File", in Rust.
-//!
-//! Each scene is one file in `scenes/`, to read beside the tutorial; `file.rs` is the
-//! `numpy.memmap` they use. This file only chooses which scene runs.
+//! Each scene is one file in `scenes/`; `file.rs` is the `numpy.memmap` they use.
+//! This file reads the command line: which scene runs, or which child's function.
 
 mod bench;
 mod file;
 mod scenes;
-mod tally;
+mod updates;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use plumbing::bench::{BenchArgs, refuse_scene_flags};
-use plumbing::children::{as_child, parse_child_cmd};
+use clap::{Parser, Subcommand};
+use plumbing::as_child;
+use plumbing::bench::BenchArgs;
 use plumbing::pause::PauseArg;
+use plumbing::process::parse_child_cmd;
+use scenes::{copy_on_write, many_children, many_children_locked, one_child};
 
-/// Share an array between processes through a memory-mapped file.
-///
-/// With no scene, every scene runs in order at the tutorial's sizes. The file is raw
-/// little-endian f32 with no header: numpy.memmap(path, dtype='float32', mode='r+',
-/// shape=(n,)) opens it.
+/// Share an array between processes through a memory-mapped file. With no scene, every
+/// scene runs in order. The file is raw little-endian f32: numpy.memmap opens it.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
     #[command(subcommand)]
-    action: Option<Action>,
+    command: Option<Command>,
 
     /// Number of f32 values in the file (f64 in bench) [default: 1000 in one-child and
     /// copy-on-write, 100000000 in the many-children scenes and bench]
@@ -34,7 +32,6 @@ struct Cli {
     n: Option<u64>,
 
     /// Children started at once in the many-children scenes, 1 to 1000 [default: 100]
-    /// (one-child and copy-on-write always have one child; bench refuses it)
     #[arg(long, global = true, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=1000))]
     children: Option<u32>,
 
@@ -44,9 +41,8 @@ struct Cli {
     path: Option<PathBuf>,
 
     /// one-child and many-children: run CMD as each child instead of this program, e.g.
-    /// "python3 docs/python/mmap_child.py". Appended to it: the file's path, the dtype
-    /// (float32) and the shape (N). The child must add 1 to every value and exit 0; the
-    /// parent checks as always [default: this program's own child]
+    /// "python3 docs/python/mmap_child.py", with the file's path, N and (many-children)
+    /// the child's number appended; it must add 1 to every value and exit 0
     #[arg(long, global = true, value_name = "CMD", value_parser = parse_child_cmd, conflicts_with = "pause")]
     child_cmd: Option<String>,
 
@@ -55,65 +51,69 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Action {
+enum Command {
     #[command(flatten)]
     Scene(Scene),
-    /// One child's task; the parent starts it.
-    #[command(hide = true)]
-    Child { scene: Scene, file: PathBuf, values: usize, id: u32 },
-    /// Time the tutorial's benchmark and its floors: n float64 ones in a memory-mapped
-    /// file in $TMPDIR, shared with one child that checks the length [--n 100000000]
+    /// Time the tutorial's benchmark: n float64 ones in a file in $TMPDIR [--n 10^8]
     Bench(BenchArgs),
     /// One timed run of one bench method, in a fresh process.
     #[command(hide = true)]
     BenchRun { method: bench::Method },
-    /// The child of the bench's `mmap` method.
-    #[command(hide = true)]
-    BenchChild { file: PathBuf },
+    /// A child's task (its parent starts it, not you)
+    #[command(hide = true, subcommand)]
+    Child(Task),
 }
 
-#[derive(Subcommand, ValueEnum, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
 pub enum Scene {
     /// A child opens the file read-write and adds 1; the parent sees 2s [--n 1000]
     OneChild,
-    /// Children add 1 to the same values at once, with no lock; the parent counts lost
-    /// updates [--n 100000000 --children 100]
+    /// Children add 1 at once, with no lock; the parent counts lost updates [--n 10^8]
     ManyChildren,
-    /// The same, each child locking the bytes it updates; every value must end exactly
-    /// at --children [--n 100000000 --children 100]
+    /// The same with a lock: every value must end exactly at --children [--n 10^8]
     ManyChildrenLocked,
-    /// A child maps the file privately (numpy's mode 'c') and adds 1; the parent does not
-    /// see it [--n 1000]
+    /// A child maps the file privately (numpy's mode 'c') and adds 1 [--n 1000]
     CopyOnWrite,
+}
+
+/// What a child does: one variant per child function (`Bench`: the bench's), with its
+/// arguments (never named like a flag above), started with `Process::new(&Task::...)`.
+/// Its command line is written in scenes/mod.rs; `child` below runs the function.
+#[derive(Subcommand, Debug)]
+pub enum Task {
+    OneChild { file: PathBuf, len: usize },
+    ManyChildren { file: PathBuf, len: usize, id: u32 },
+    ManyChildrenLocked { file: PathBuf, len: usize, id: u32 },
+    CopyOnWrite { file: PathBuf, len: usize },
+    Bench { file: PathBuf, len: usize },
 }
 
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
-        let n = cli.n;
-        match cli.action {
-            Some(Action::Child { scene, file, values, id }) => {
-                scenes::child(scene, &file, values, id)
+        let (n, children, path, cmd) = (cli.n, cli.children, cli.path, cli.child_cmd);
+        let scenes = match cli.command {
+            None => Scene::ALL.to_vec(),
+            Some(Command::Scene(scene)) => vec![scene],
+            Some(Command::Bench(args)) => {
+                let given = [path.is_some(), children.is_some(), cmd.is_some(), cli.pause.pause];
+                return bench::run(n, &args, given);
             }
-            Some(Action::Bench(args)) => {
-                refuse_scene_flags(&[
-                    ("--path (set TMPDIR to choose where bench's file lives)", cli.path.is_some()),
-                    ("--children", cli.children.is_some()),
-                    ("--child-cmd", cli.child_cmd.is_some()),
-                    ("--pause", cli.pause.pause),
-                ])?;
-                bench::run(n, &args)
-            }
-            Some(Action::BenchRun { method }) => bench::run_once(method, n),
-            Some(Action::BenchChild { file }) => as_child("child", || bench::child(&file, n)),
-            Some(Action::Scene(scene)) => {
-                cli.pause.apply()?;
-                scenes::run(&[scene], n, cli.children, cli.path, cli.child_cmd)
-            }
-            None => {
-                cli.pause.apply()?;
-                scenes::run(&Scene::ALL, n, cli.children, cli.path, cli.child_cmd)
-            }
-        }
+            Some(Command::BenchRun { method }) => return bench::run_once(method, n),
+            Some(Command::Child(task)) => return as_child(&task.label(), || child(task)),
+        };
+        cli.pause.apply()?;
+        scenes::run(&scenes, n, children, path, cmd.as_deref())
     })
+}
+
+/// The child's side: the function its task names, with the task's arguments.
+fn child(task: Task) -> anyhow::Result<()> {
+    match task {
+        Task::OneChild { file, len } => one_child::child(&file, len),
+        Task::ManyChildren { file, len, id } => many_children::child(&file, len, id),
+        Task::ManyChildrenLocked { file, len, id } => many_children_locked::child(&file, len, id),
+        Task::CopyOnWrite { file, len } => copy_on_write::child(&file, len),
+        Task::Bench { file, len } => bench::child(&file, len),
+    }
 }

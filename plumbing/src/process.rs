@@ -355,9 +355,16 @@ impl Child {
     /// `Ok` for exit status 0, else "<label> failed: exit status 3" or "<label> was
     /// killed by signal 9 (SIGKILL)", naming the `--child-cmd` it ran.
     pub fn check(&self, status: WaitStatus) -> Result<()> {
+        match self.how_it_failed(status) {
+            None => Ok(()),
+            Some(what) => bail!("{what}{}", self.program_note()),
+        }
+    }
+
+    fn how_it_failed(&self, status: WaitStatus) -> Option<String> {
         match status {
-            WaitStatus::Exited(_, 0) => Ok(()),
-            status => bail!("{} {}{}", self.label, describe(status), self.program_note()),
+            WaitStatus::Exited(_, 0) => None,
+            status => Some(format!("{} {}", self.label, describe(status))),
         }
     }
 
@@ -435,19 +442,20 @@ pub fn join_all(mut children: Vec<Child>) -> Result<Vec<Duration>> {
                 finished[*i] = child.ended.map_or(Duration::ZERO, |(_, at)| {
                     at.duration_since(first_start.unwrap_or(child.started))
                 });
-                if let Err(err) = child.check(status) {
-                    failure.get_or_insert(err);
+                if let Some(what) = child.how_it_failed(status) {
+                    failure.get_or_insert((what, child.program_note()));
                 }
             }
         }
         running.retain(|(_, child)| child.ended.is_none());
-        if let Some(err) = failure {
+        if let Some((what, note)) = failure {
             let others = running.len();
             drop(running); // kills and reaps them
-            return match others {
-                0 => Err(err),
-                _ => Err(anyhow::anyhow!("{err:#}; stopped the {others} still running")),
+            let stopped = match others {
+                0 => String::new(),
+                _ => format!("; stopped the {others} still running"),
             };
+            bail!("{what}{stopped}{note}");
         }
     }
     Ok(finished)

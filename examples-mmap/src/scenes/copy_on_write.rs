@@ -6,11 +6,9 @@ use std::path::Path;
 
 use anyhow::{Result, ensure};
 use ndarray::ArrayViewMut1;
-use plumbing::{children, show_first_values, show_memory};
+use plumbing::{Process, show_first_values, show_memory};
 
-use crate::Scene;
-use crate::file;
-use crate::scenes::child_processes;
+use crate::{Task, file};
 
 /// The parent: the same file of ones as in one-child, the same wait for the child.
 pub fn parent(path: &Path, n: usize) -> Result<()> {
@@ -20,7 +18,7 @@ pub fn parent(path: &Path, n: usize) -> Result<()> {
     // SAFETY: no child exists yet, so no other process writes the file.
     show_first_values("parent", unsafe { file::view(&map, n) });
 
-    children::run_all(child_processes(Scene::CopyOnWrite, path, n, 1)?)?;
+    Process::new(&Task::CopyOnWrite { file: path.into(), len: n }).start()?.join()?;
 
     // SAFETY: the child has exited (and it could not write the file anyway).
     let data = unsafe { file::view(&map, n) };

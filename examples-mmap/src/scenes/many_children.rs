@@ -7,52 +7,51 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
+use plumbing::process::Child;
 use plumbing::show::size;
-use plumbing::{children, show_first_values, show_memory};
+use plumbing::{Process, join_all, show_first_values, show_memory};
 
-use crate::scenes::child_processes;
-use crate::tally::{self, Tally};
-use crate::{Scene, file};
+use crate::updates::{self, Updates};
+use crate::{Task, file};
 
-/// The parent, and the verdict on the race.
-pub fn parent(path: &Path, n: usize, children: u32) -> Result<()> {
-    let Tally { below, lost, smallest, .. } = run(Scene::ManyChildren, path, n, children)?;
+/// The parent, and the verdict on the race. `child_cmd`: as in one-child.
+pub fn parent(path: &Path, n: usize, children: u32, child_cmd: Option<&str>) -> Result<()> {
+    // children = [Process(target=task, args=(filename, shape)) for _ in range(100)]
+    let task = |id| Task::ManyChildren { file: path.into(), len: n, id };
+    let start = |id| Process::new(&task(id)).program(child_cmd).start();
+    let Updates { below, lost, smallest, .. } = run(path, n, children, start)?;
     let verdict = match below {
-        0 => format!(
-            "all {n} values are {children}; no update was lost this time, but nothing prevented it"
-        ),
-        _ => format!(
-            "{lost} updates were lost: {below} of {n} values ended below {children} (smallest {smallest})"
-        ),
+        0 => {
+            format!("all {n} values are {children}; none lost this time, but nothing prevented it")
+        }
+        _ => format!("{lost} updates were lost: {below} of {n} values ended below {children}"),
     };
-    println!("verdict: no lock: {verdict}");
+    let smallest = if below > 0 { format!(" (smallest {smallest})") } else { String::new() };
+    println!("verdict: no lock: {verdict}{smallest}");
     Ok(())
 }
 
-/// The parent's half of both many-children scenes: zeros, the children, the tally.
-pub fn run(scene: Scene, path: &Path, n: usize, children: u32) -> Result<Tally> {
+/// The parent's half of both many-children scenes: zeros, the children, the count.
+pub fn run(path: &Path, n: usize, k: u32, start: impl Fn(u32) -> Result<Child>) -> Result<Updates> {
     // data = memmap(filename, dtype='float32', mode='w+', shape=shape); data.fill(0.0)
     let map = file::create(path, n, 0.0f32)?;
     let bytes = size(file::bytes(n));
     println!("parent: created {} with {n} f32 values of 0 ({bytes})", path.display());
-    let floor = tally::floor(&map, n, children); // the same work in one process
+    let floor = updates::floor(&map, n, k); // the same work in one process
     // SAFETY: no child exists yet, so no other process writes the file.
     show_first_values("parent", unsafe { file::view(&map, n) }); // print(data[:10])
 
-    // children = [Process(target=task, args=(filename, shape)) for _ in range(100)];
-    // start() and join() each. Each child maps the file by its name: nothing is copied.
-    let lock = if scene == Scene::ManyChildren { "" } else { ", 1 MiB at a time under a lock" };
-    println!(
-        "parent: starting {children} children; each maps the file and adds 1 to every value{lock}"
-    );
+    // start() and join() each child. Each maps the file by its name: nothing is copied.
+    println!("parent: starting {k} children; each maps the file and adds 1 to every value");
     let started = Instant::now();
-    let finished = children::run_all(child_processes(scene, path, n, children)?)?;
-    tally::report_times(floor, started, &finished);
+    let team: Result<Vec<Child>> = (1..=k).map(start).collect();
+    let finished = join_all(team?)?;
+    updates::report_times(floor, started, &finished);
 
     // SAFETY: every child has exited; no other process writes the file any more.
     let data = unsafe { file::view(&map, n) };
     show_first_values("parent", data); // print(data[:10])
-    Tally::count(data, children)
+    Updates::count(data, k)
 }
 
 /// The child: the tutorial's `task(filename, shape)`, `data[:] += 1` with no lock.

@@ -7,11 +7,11 @@ use std::path::Path;
 
 use anyhow::{Result, ensure};
 use ndarray::ArrayViewMut1;
+use plumbing::Process;
 use plumbing::pages::show_memory_at;
 
-use crate::file;
 use crate::scenes::many_children;
-use crate::{Scene, tally::Tally};
+use crate::{Task, file, updates::Updates};
 
 /// How many values a child updates under one lock: 1 MiB of f32. A lock per value
 /// would cost two system calls per value (hours for 100 x 100,000,000 updates); one
@@ -21,8 +21,9 @@ const CHUNK: usize = 256 * 1024;
 
 /// The parent: many-children's, then the verdict that nothing was lost.
 pub fn parent(path: &Path, n: usize, children: u32) -> Result<()> {
-    let Tally { below, smallest, .. } =
-        many_children::run(Scene::ManyChildrenLocked, path, n, children)?;
+    let task = |id| Task::ManyChildrenLocked { file: path.into(), len: n, id };
+    let start = |id| Process::new(&task(id)).start();
+    let Updates { below, smallest, .. } = many_children::run(path, n, children, start)?;
     ensure!(
         below == 0,
         "expected {children} in all {n} values, but {below} are below (smallest {smallest})"

@@ -1,20 +1,19 @@
 //! The scenes, one file each, in the tutorial's order, and what runs them: the file
-//! they share, their headings, and the commands that start their children.
+//! they share, their headings, and the command line their children get.
 
 pub mod copy_on_write;
 pub mod many_children;
 pub mod many_children_locked;
 pub mod one_child;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::PathBuf;
 
 use anyhow::Result;
-use plumbing::children::{as_child, other_program, this_program};
+use plumbing::args;
+use plumbing::process::Args;
 
-use crate::Scene;
 use crate::file::Place;
+use crate::{Scene, Task};
 
 impl Scene {
     pub const ALL: [Scene; 4] =
@@ -40,7 +39,7 @@ impl Scene {
     }
 
     /// Why this scene runs its own child even when given `--child-cmd` (None: it
-    /// takes one). An external child gets a path, a dtype and a shape, nothing else.
+    /// takes one). An external child gets a path and a size, nothing else.
     fn needs_own_child(self) -> Option<&'static str> {
         match self {
             Scene::OneChild | Scene::ManyChildren => None,
@@ -70,11 +69,10 @@ pub fn run(
     n: Option<u64>,
     children: Option<u32>,
     path: Option<PathBuf>,
-    child_cmd: Option<String>,
+    child_cmd: Option<&str>,
 ) -> Result<()> {
     let children = children.unwrap_or(100);
     let n_for = |scene: Scene| n.unwrap_or(scene.default_n());
-    let _ = CHILD_CMD.set(child_cmd.clone());
     let place = Place::choose(path)?;
     for &scene in scenes {
         place.check_room(n_for(scene), u64::from(scene == Scene::CopyOnWrite))?;
@@ -84,13 +82,22 @@ pub fn run(
             println!();
         }
         println!("{}", scene.heading(children));
-        if let (Some(_), Some(why)) = (&child_cmd, scene.needs_own_child()) {
-            println!("parent: --child-cmd is not used here: {why}");
-        }
+        let cmd = match (child_cmd, scene.needs_own_child()) {
+            (Some(_), Some(why)) => {
+                println!("parent: --child-cmd is not used here: {why}");
+                None
+            }
+            (cmd, _) => cmd,
+        };
         let (path, n) = (&place.path, usize::try_from(n_for(scene))?); // check_room: it fits
+        if let Some(cmd) = cmd {
+            // What it gets: the task's arguments, as our own child does (see below).
+            let (who, id) = if scene.has_one_child() { ("the", "") } else { ("each", " ID") };
+            println!("parent: {who} child runs: {cmd} {} {n}{id}", path.display());
+        }
         match scene {
-            Scene::OneChild => one_child::parent(path, n)?,
-            Scene::ManyChildren => many_children::parent(path, n, children)?,
+            Scene::OneChild => one_child::parent(path, n, cmd)?,
+            Scene::ManyChildren => many_children::parent(path, n, children, cmd)?,
             Scene::ManyChildrenLocked => many_children_locked::parent(path, n, children)?,
             Scene::CopyOnWrite => copy_on_write::parent(path, n)?,
         }
@@ -103,46 +110,32 @@ pub fn run(
     Ok(())
 }
 
-/// The child's half of `scene`, run by the hidden `child` sub-command: "child", or
-/// "child 3" when it has brothers and sisters.
-pub fn child(scene: Scene, path: &Path, n: usize, id: u32) -> Result<()> {
-    let label = match scene.has_one_child() {
-        true => "child".to_string(),
-        false => format!("child {id}"),
-    };
-    as_child(&label, || match scene {
-        Scene::OneChild => one_child::child(path, n),
-        Scene::ManyChildren => many_children::child(path, n, id),
-        Scene::ManyChildrenLocked => many_children_locked::child(path, n, id),
-        Scene::CopyOnWrite => copy_on_write::child(path, n),
-    })
+/// A task as its child's command line: the sub-command, then the arguments in the
+/// order the variant declares them, as clap reads them back. An external child
+/// (`--child-cmd`) gets the arguments alone: the file's path, n, the child's number.
+impl plumbing::Task for Task {
+    fn args(&self) -> Args {
+        match self {
+            Task::OneChild { file, len } => args!["one-child", file, len],
+            Task::ManyChildren { file, len, id } => args!["many-children", file, len, id],
+            Task::ManyChildrenLocked { file, len, id } => {
+                args!["many-children-locked", file, len, id]
+            }
+            Task::CopyOnWrite { file, len } => args!["copy-on-write", file, len],
+            Task::Bench { file, len } => args!["bench", file, len],
+        }
+    }
 }
 
-/// `--child-cmd`, set once by [`run`].
-static CHILD_CMD: OnceLock<Option<String>> = OnceLock::new();
-
-/// The commands that start the `count` children of `scene`: the tutorial's
-/// `Process(target=task, args=(filename, n))`. Each is this program's hidden `child`
-/// sub-command with the file's name and size (never its data), or the `--child-cmd`
-/// program with what `numpy.memmap` needs to open the file.
-pub fn child_processes(scene: Scene, path: &Path, n: usize, count: u32) -> Result<Vec<Command>> {
-    let external = CHILD_CMD.get().cloned().flatten();
-    let external = external.filter(|_| scene.needs_own_child().is_none());
-    let n = n.to_string();
-    if let Some(cmd) = &external {
-        let each = if count == 1 { "starting the child" } else { "each child runs" };
-        println!("parent: {each}: {cmd} {} float32 {n}", path.display());
+impl Task {
+    /// How the child names itself in its error lines: "child", or "child 3" when it
+    /// has brothers and sisters.
+    pub fn label(&self) -> String {
+        match self {
+            Task::ManyChildren { id, .. } | Task::ManyChildrenLocked { id, .. } => {
+                format!("child {id}")
+            }
+            _ => "child".into(),
+        }
     }
-    (1..=count)
-        .map(|id| match &external {
-            Some(cmd) => Ok(other_program(cmd, [path.as_os_str(), "float32".as_ref(), n.as_ref()])),
-            None => this_program([
-                "child".as_ref(),
-                scene.name().as_ref(),
-                path.as_os_str(),
-                n.as_ref(),
-                id.to_string().as_ref(),
-            ]),
-        })
-        .collect()
 }

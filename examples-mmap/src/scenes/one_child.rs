@@ -5,14 +5,13 @@
 use std::path::Path;
 
 use anyhow::{Result, ensure};
-use plumbing::{children, show_first_values, show_memory};
+use plumbing::{Process, show_first_values, show_memory};
 
-use crate::Scene;
-use crate::file;
-use crate::scenes::child_processes;
+use crate::{Task, file};
 
-/// The parent: the tutorial's `if __name__ == '__main__':` block.
-pub fn parent(path: &Path, n: usize) -> Result<()> {
+/// The parent: the tutorial's `if __name__ == '__main__':` block. `child_cmd` is
+/// `--child-cmd`, another program as the child (None: this program's own).
+pub fn parent(path: &Path, n: usize, child_cmd: Option<&str>) -> Result<()> {
     // data = memmap(filename, dtype='float32', mode='w+', shape=(n,)); data.fill(1.0)
     let map = file::create(path, n, 1.0f32)?;
     // data.flush(): puts the values on the disk. The child would see them without it:
@@ -26,7 +25,8 @@ pub fn parent(path: &Path, n: usize) -> Result<()> {
     // While the child runs, the parent holds no view of the mapping, only `map`, which
     // hands out raw pointers: a &[f32] that another process writes under is undefined
     // behaviour.
-    children::run_all(child_processes(Scene::OneChild, path, n, 1)?)?;
+    let task = Task::OneChild { file: path.into(), len: n };
+    Process::new(&task).program(child_cmd).start()?.join()?;
 
     // SAFETY: the child has exited; no other process writes the file any more.
     let data = unsafe { file::view(&map, n) };

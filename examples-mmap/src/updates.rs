@@ -42,7 +42,7 @@ pub fn report_times(floor: Duration, started: Instant, finished: &[Duration]) {
 }
 
 /// What the many-children scenes found in the whole array.
-pub struct Tally {
+pub struct Updates {
     /// Values below `children`: each lost at least one update.
     pub below: u64,
     /// Updates lost in all: `children` minus the value, summed.
@@ -51,26 +51,26 @@ pub struct Tally {
     pub largest: f32,
 }
 
-impl Tally {
+impl Updates {
     /// Each child adds 1 once, so every value should be `children`. A lost update leaves
     /// a whole number from 1 to children - 1 (every store wrote something read + 1);
     /// anything else (0, a fraction, more than `children`) no race can make: a bug.
-    pub fn count(data: ArrayView1<'_, f32>, children: u32) -> Result<Tally> {
+    pub fn count(data: ArrayView1<'_, f32>, children: u32) -> Result<Updates> {
         let expected = children as f32;
-        let mut tally =
-            Tally { below: 0, lost: 0, smallest: f32::INFINITY, largest: f32::NEG_INFINITY };
+        let mut updates =
+            Updates { below: 0, lost: 0, smallest: f32::INFINITY, largest: f32::NEG_INFINITY };
         let mut impossible = 0u64;
         for &v in data {
-            tally.smallest = tally.smallest.min(v);
-            tally.largest = tally.largest.max(v);
+            updates.smallest = updates.smallest.min(v);
+            updates.largest = updates.largest.max(v);
             if !(1.0..=expected).contains(&v) || v.fract() != 0.0 {
                 impossible += 1;
             } else if v < expected {
-                tally.below += 1;
-                tally.lost += (expected - v) as u64;
+                updates.below += 1;
+                updates.lost += (expected - v) as u64;
             }
         }
-        let Tally { below, smallest, largest, .. } = tally;
+        let Updates { below, smallest, largest, .. } = updates;
         let n = data.len();
         println!(
             "parent: checked all {n} values: {below} below {children}, smallest {smallest}, largest {largest}"
@@ -79,6 +79,6 @@ impl Tally {
             impossible == 0,
             "expected whole numbers from 1 to {children} (each child adds 1 once), but {impossible} values are not"
         );
-        Ok(tally)
+        Ok(updates)
     }
 }
