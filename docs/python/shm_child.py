@@ -3,11 +3,10 @@
     examples-shm named --child-cmd "python3 docs/python/shm_child.py"
 
 The Rust parent creates the segment, fills it with ones, and runs this script with
-three arguments appended: the segment's name (without the leading '/', the way
-SharedMemory takes it), the dtype and the shape, e.g. `exshm-4711-1a2b3c4d float64
-1000`. The script does what the program's own child does: it prints the first 10
-values, adds 1 to every element and exits 0. Then the parent checks every element,
-exactly as with its own child.
+the arguments its own child gets: the segment's name and the number of float64
+values, e.g. `/exshm-4711-1a2b3c4d 1000`. The script does what the program's own
+child does: it prints the first 10 values, adds 1 to every element and exits 0.
+Then the parent checks every element, exactly as with its own child.
 
 The segment belongs to the Rust parent: this script only attaches, and must never
 unlink it (see attach below).
@@ -63,19 +62,17 @@ def fail_on_purpose_if_asked():
 
 
 def main():
-    if len(sys.argv) != 4:
-        sys.exit(f"usage: {sys.argv[0]} NAME DTYPE SHAPE   (e.g. demo float64 1000)")
-    name, dtype, shape = sys.argv[1], sys.argv[2], sys.argv[3]
-    shape = tuple(int(side) for side in shape.split(","))
+    if len(sys.argv) != 3:
+        sys.exit(f"usage: {sys.argv[0]} NAME N   (e.g. /demo 1000)")
+    # SharedMemory adds the leading '/' itself.
+    name, n = sys.argv[1].lstrip("/"), int(sys.argv[2])
 
     shm = attach(name)
-    # The Rust parent waits for a line that starts like this one: from now on the
-    # name is not needed (we have the memory mapped), so it unlinks it right away.
     print(f"child: attached to /{name} by name ({shm.size} bytes mapped)", flush=True)
     fail_on_purpose_if_asked()
 
     # A numpy view of the segment's bytes: no copy, the same pages as the parent.
-    data = numpy.ndarray(shape, dtype=dtype, buffer=shm.buf)
+    data = numpy.ndarray((n,), dtype=numpy.float64, buffer=shm.buf)
     first = ", ".join(str(value) for value in data.flat[:10])
     print(f"child: first {min(10, data.size)} values: [{first}]")
     data += 1

@@ -4,15 +4,17 @@
 
 PROGRAM is the built examples-shm, e.g. target/debug/examples-shm. The script
 creates a SharedMemory segment the tutorial's way, fills it with ones through a
-numpy array, and starts the program's child of the `named` scene:
+numpy array, and starts the program's child of the `named` scene with the command
+line the program's own parent gives it:
 
-    EXAMPLES_PARENT_PID=PID PROGRAM child-named --name NAME --n N
+    PROGRAM child named /NAME N
 
-(the variable is the parent's pid, which the child checks: it dies with that
-parent). That sub-command is hidden from --help because the program's own parent normally
-starts it; it is how any other parent can lend a segment to our Rust child. The
-child opens the segment by name, prints the first 10 values, adds 1 to every
-element and exits. Python then checks every element, and removes the segment.
+(the child's task, then its arguments: the segment's name and the number of
+values). That sub-command is hidden from --help because the program's own parent
+normally starts it; it is how any other parent can lend a segment to our Rust
+child, which dies with whoever started it (its parent-death signal). The child
+opens the segment by name, prints the first 10 values, adds 1 to every element
+and exits. Python then checks every element, and removes the segment.
 Exits 1 if anything is not as described.
 """
 
@@ -44,12 +46,10 @@ def main():
         print(f"python: created /{name} ({n} float64 values) and filled it with ones",
               flush=True)
 
-        command = [args.program, "child-named", "--name", name, "--n", str(n)]
+        command = [args.program, "child", "named", f"/{name}", str(n)]
         print(f"python: starting {' '.join(command)}", flush=True)
-        # The child's lines go straight to our stdout; it checks that its parent
-        # is the pid we give and dies with us (its parent-death signal).
-        env = dict(os.environ, EXAMPLES_PARENT_PID=str(os.getpid()))
-        status = subprocess.run(command, stdin=subprocess.DEVNULL, env=env).returncode
+        # The child's lines go straight to our stdout; it dies with us.
+        status = subprocess.run(command, stdin=subprocess.DEVNULL).returncode
         print(f"python: the child exited with status {status}")
 
         # The same check as the Rust parent: every element, not just the first 10.

@@ -32,9 +32,12 @@
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use plumbing::bench::{self, DEFAULT_N};
-use plumbing::{children, room};
+use plumbing::pause::PauseArg;
+use plumbing::{Process, room};
 
+use crate::Task;
 use crate::mapping::{Mapped, SharedMapping, view_mut};
+use crate::scenes::named::Named;
 use crate::segment::{self, NamedSegment};
 
 /// The bench's rows, in the order they are printed.
@@ -48,8 +51,16 @@ pub enum Method {
     CopyIn,
 }
 
-/// `bench`: every method, each run in a fresh process (`bench-run <method>`).
-pub fn run(n: Option<u64>, args: &bench::BenchArgs) -> Result<()> {
+/// `bench`: every method, each run in a fresh process (`bench-run <method>`). The
+/// named scene's flags and `--pause` are refused: bench measures the tutorial's way.
+pub fn run(n: Option<u64>, args: &bench::BenchArgs, named: &Named, pause: PauseArg) -> Result<()> {
+    bench::refuse_scene_flags(&[
+        ("--name", named.name.is_some()),
+        ("--keep", named.keep),
+        ("--replace", named.replace),
+        ("--child-cmd", named.cmd.is_some()),
+        ("--pause", pause.pause),
+    ])?;
     let n = n.unwrap_or(DEFAULT_N);
     // Refuse an impossible size once, before any run: copy-in needs two arrays.
     array_size(n, 2)?;
@@ -103,19 +114,15 @@ fn mapping_of_ones(n: usize, bytes: usize) -> Result<SharedMapping> {
 
 fn named_shm(n: usize, bytes: usize) -> Result<()> {
     let segment = segment_of_ones(bytes)?;
-    let command =
-        children::this_program(["bench-child", "--name", segment.name(), "--n", &n.to_string()])?;
-    children::start("the child process", command)?.wait()?;
+    Process::new(&Task::Bench { segment: segment.name().into(), len: n }).start()?.join()?;
     // An error above returns early and drops the segment there: the name goes
     // on every path, and Ctrl-C removes it through the cleanup registry.
     drop(segment);
     Ok(())
 }
 
-/// `bench-child`: the spawned child of `named-shm`. It knows only the name and n.
-pub fn child(name: Option<&str>, n: Option<u64>) -> Result<()> {
-    let name = name.context("the child needs --name")?;
-    let n = usize::try_from(n.context("the child needs --n")?)?;
+/// The spawned child of `named-shm` (`Task::Bench`). It knows only the name and n.
+pub fn child(name: &str, n: usize) -> Result<()> {
     let shmem = segment::open(name)?;
     check_length(length(&shmem), n)?;
     bench::report_child_peak();
@@ -142,15 +149,15 @@ fn copy_in(n: usize, bytes: usize) -> Result<()> {
 
 /// Fork a child that runs `check` (it only reads a length), and wait for it.
 fn fork_and_wait(check: impl FnOnce() -> Result<()>) -> Result<()> {
-    // SAFETY: a bench run starts no thread of its own; see plumbing::children::fork.
+    // SAFETY: a bench run starts no thread of its own; see plumbing::fork.
     let child = unsafe {
-        children::fork(|| {
+        plumbing::fork(|| {
             check()?;
             bench::report_child_peak();
             Ok(())
         })
     }?;
-    child.wait()?;
+    child.join()?;
     Ok(())
 }
 

@@ -2,10 +2,9 @@
 //! RawArray and ctype Array parts of the tutorial "Fastest Way To Share NumPy Array
 //! Between Processes", in Rust.
 //!
-//! Each scene is one file in `scenes/`, to read beside the tutorial: `named` (a named
-//! POSIX segment, `SharedMemory`), `anonymous` (`RawArray`) and `copy-in` (`Array`).
-//! `segment.rs` is the named segment they use and `mapping.rs` the shared mapping
-//! without a name. This file only chooses which scene runs; `bench` is in bench.rs.
+//! Each scene is one file in `scenes/`: `named` (a POSIX segment, `SharedMemory`),
+//! `anonymous` (`RawArray`) and `copy-in` (`Array`); `segment.rs` and `mapping.rs`
+//! are the memory they share. This file reads the command line: which scene runs.
 
 mod bench;
 mod mapping;
@@ -15,11 +14,12 @@ mod segment;
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use plumbing::bench::{BenchArgs, refuse_scene_flags};
-use plumbing::children::as_child;
+use plumbing::as_child;
+use plumbing::bench::BenchArgs;
 use plumbing::pause::PauseArg;
+use plumbing::process::parse_child_cmd;
+use scenes::named::Named;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,43 +27,55 @@ use plumbing::pause::PauseArg;
     about = "Share an array between processes through named POSIX shared \
     memory and anonymous shared mappings. Without a scene, runs every scene in order."
 )]
-pub struct Cli {
+struct Cli {
     #[command(subcommand)]
-    scene: Option<Scene>,
+    command: Option<Command>,
 
     /// Number of f64 elements in the array [default: 100000000 in every scene]
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
-    pub n: Option<u64>,
+    n: Option<u64>,
 
     /// Name of the segment in `named` ("x" or "/x", at most 30 characters)
     /// [default: a fresh name per run, /exshm-<pid>-<random>]
     #[arg(long, global = true, value_parser = names::parse_name)]
-    pub name: Option<String>,
+    name: Option<String>,
 
     /// `named`: leave the segment in /dev/shm after a successful run, to open it
     /// from Python; remove it yourself with `rm /dev/shm/NAME` [default: unlink]
     #[arg(long, global = true)]
-    pub keep: bool,
+    keep: bool,
 
     /// `named`: if a segment of that name exists, unlink it first [default: refuse]
     #[arg(long, global = true)]
-    pub replace: bool,
+    replace: bool,
 
     /// `named`: run CMD as the child instead of this program, e.g.
-    /// "python3 docs/python/shm_child.py". Appended to it: the segment's name
-    /// (without the '/', as Python's SharedMemory takes it), the dtype (float64)
-    /// and the shape (N). The child must print its first values, add 1 to every
-    /// element and exit 0; the parent checks as always. Only `named` takes it: the
-    /// other scenes hand the memory over by fork, which no other program can
-    /// inherit [default: this program's own child]
-    #[arg(long, global = true, value_name = "CMD", value_parser = plumbing::children::parse_child_cmd, conflicts_with = "pause")]
-    pub child_cmd: Option<String>,
+    /// "python3 docs/python/shm_child.py", with the segment's name and N appended; it
+    /// must print its first values, add 1 to every element and exit 0 (the other
+    /// scenes hand the memory over by fork, which no other program can join)
+    #[arg(long, global = true, value_name = "CMD", value_parser = parse_child_cmd, conflicts_with = "pause")]
+    child_cmd: Option<String>,
 
     #[command(flatten)]
     pause: PauseArg,
 }
 
-#[derive(Subcommand, Debug, Clone, PartialEq)]
+#[derive(Subcommand, Debug)]
+enum Command {
+    #[command(flatten)]
+    Scene(Scene),
+    /// Time the three methods and their floors the tutorial's way: n f64 ones
+    /// shared with one child that reads the length [n = 100000000]
+    Bench(BenchArgs),
+    /// One timed run of one bench method, in a fresh process.
+    #[command(hide = true)]
+    BenchRun { method: bench::Method },
+    /// A child's task (its parent starts it, not you)
+    #[command(hide = true, subcommand)]
+    Child(Task),
+}
+
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq)]
 pub enum Scene {
     /// SharedMemory: a named segment, opened by name in a spawned child [n = 100000000]
     Named,
@@ -71,50 +83,38 @@ pub enum Scene {
     Anonymous,
     /// Array: an existing array copied into a fresh shared mapping, then fork [n = 100000000]
     CopyIn,
-    /// Time the three methods and their floors the tutorial's way: n f64 ones
-    /// shared with one child that reads the length [n = 100000000]
-    Bench(BenchArgs),
-    /// The child of `named` (started by the parent, not by hand).
-    #[command(hide = true)]
-    ChildNamed,
-    /// One timed run of one bench method, in a fresh process.
-    #[command(hide = true)]
-    BenchRun { method: bench::Method },
-    /// The child of the bench's `named-shm` method.
-    #[command(hide = true)]
-    BenchChild,
+}
+
+/// What a child does: one variant per child function (`Bench`: the bench's), with its
+/// arguments (never named like a flag above), started with `Process::new(&Task::...)`.
+/// Its command line is written in scenes/mod.rs; `child` below runs the function.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Task {
+    Named { segment: String, len: usize },
+    Bench { segment: String, len: usize },
 }
 
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
-        match cli.scene.clone() {
-            Some(Scene::ChildNamed) => as_child("child", || {
-                let name = cli.name.as_deref().context("the child needs --name")?;
-                scenes::named::child(name, usize::try_from(cli.n.context("the child needs --n")?)?)
-            }),
-            Some(Scene::Bench(args)) => {
-                refuse_scene_flags(&[
-                    ("--name", cli.name.is_some()),
-                    ("--keep", cli.keep),
-                    ("--replace", cli.replace),
-                    ("--child-cmd", cli.child_cmd.is_some()),
-                    ("--pause", cli.pause.pause),
-                ])?;
-                bench::run(cli.n, &args)
-            }
-            Some(Scene::BenchRun { method }) => bench::run_once(method, cli.n),
-            Some(Scene::BenchChild) => {
-                as_child("child", || bench::child(cli.name.as_deref(), cli.n))
-            }
-            Some(scene) => {
-                cli.pause.apply()?;
-                scenes::run(&[scene], &cli)
-            }
-            None => {
-                cli.pause.apply()?;
-                scenes::run(&[Scene::Named, Scene::Anonymous, Scene::CopyIn], &cli)
-            }
-        }
+        let named =
+            Named { name: cli.name, keep: cli.keep, replace: cli.replace, cmd: cli.child_cmd };
+        let scenes = match cli.command {
+            None => vec![Scene::Named, Scene::Anonymous, Scene::CopyIn],
+            Some(Command::Scene(scene)) => vec![scene],
+            Some(Command::Bench(args)) => return bench::run(cli.n, &args, &named, cli.pause),
+            Some(Command::BenchRun { method }) => return bench::run_once(method, cli.n),
+            Some(Command::Child(task)) => return as_child("child", || child(task)),
+        };
+        cli.pause.apply()?;
+        scenes::run(&scenes, cli.n, named)
     })
+}
+
+/// The child's side: the function its task names, with the task's arguments.
+fn child(task: Task) -> anyhow::Result<()> {
+    match task {
+        Task::Named { segment, len } => scenes::named::child(&segment, len),
+        Task::Bench { segment, len } => bench::child(&segment, len),
+    }
 }

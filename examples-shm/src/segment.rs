@@ -5,10 +5,9 @@
 //! created it (the "owner"); a signal or `process::exit` skips `Drop`, and the
 //! segment would stay in /dev/shm (in RAM) until removed or the machine reboots.
 //! `NamedSegment` keeps the owner's `Shmem` and the plumbing's cleanup registry in
-//! step, so that whichever comes first (an early unlink, `Drop`, or the signal
-//! thread on Ctrl-C) removes the name exactly once.
+//! step, so that whichever comes first (`close`, `Drop`, or the signal thread on
+//! Ctrl-C) removes the name exactly once.
 
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -174,35 +173,7 @@ impl NamedSegment {
         ensure!(!Path::new(&path).exists(), "expected {path} to be gone, but it is still there");
         Ok("is gone")
     }
-
-    /// Passes the child's lines on, and unlinks the name as soon as the child says
-    /// it has the segment mapped ([`ATTACHED`]), unless `keep`. An external child
-    /// says so with the same line; one that never does keeps the name to the end.
-    ///
-    /// Why so early: a name is only needed to *find* the segment. Once both
-    /// processes have it mapped, the memory lives on without a name until the last
-    /// one unmaps it, and no crash of ours can leave the name behind any more.
-    pub fn unlink_once_attached(&mut self, child_output: impl Read, keep: bool) -> Result<()> {
-        for line in BufReader::new(child_output).lines() {
-            let line = line.context("cannot read the child's output")?;
-            // With --pause the name stays to the end, for `ls -l /dev/shm/NAME` to find.
-            let attached = line.starts_with(ATTACHED) && !keep && !plumbing::pause::active();
-            if attached {
-                self.unlink()?; // before the line is shown: what it says is done
-            }
-            println!("{line}");
-            if attached {
-                println!(
-                    "parent: the child has it mapped, so the name is no longer needed: unlinked it now"
-                );
-            }
-        }
-        Ok(())
-    }
 }
-
-/// The first line a child prints once it has the segment mapped.
-pub const ATTACHED: &str = "child: attached to";
 
 impl Mapped for NamedSegment {
     fn start(&self) -> *mut u8 {

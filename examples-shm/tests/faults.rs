@@ -53,8 +53,8 @@ fn a_child_killed_in_copy_in_fails_the_parent_promptly() {
     );
 }
 
-/// The signals shm.rs does not send: SIGTERM in named with the default (early)
-/// unlink, SIGINT in anonymous. One line, exit 128 + the signal, nothing left.
+/// The signals shm.rs does not send: SIGTERM in named with a default name, SIGINT
+/// in anonymous. One line, exit 128 + the signal, nothing left.
 #[test]
 fn sigint_and_sigterm_in_the_other_scenes_clean_up() {
     for (scene, signal, ready) in [
@@ -141,11 +141,7 @@ fn more_bad_input_is_one_clear_error() {
 #[test]
 fn opening_a_missing_segment_is_one_clear_error() {
     let name = format!("/exshm-t{}-missing", std::process::id());
-    let parent = std::process::id().to_string();
-    let run =
-        Launch::new(BIN, "examples-shm-faults", &["child-named", "--name", &name, "--n", "10"])
-            .env("EXAMPLES_PARENT_PID", &parent)
-            .start();
+    let run = Launch::new(BIN, "examples-shm-faults", &["child", "named", &name, "10"]).start();
     let outcome = finish(run);
     assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
     // A child's error line names the child: the one `error:` line is the parent's.

@@ -414,12 +414,13 @@ fn sigkill_of_the_parent_leaves_nothing_once_the_child_has_attached() {
     let name = unique_name("kp");
     let mut started =
         start(&["named", "--n", "1000", "--name", &name], Some("sleep-after"), &marker);
-    started.wait_for_line("unlinked it now");
+    started.wait_for_line("child: added 1");
+    assert!(Path::new(&dev_shm(&name)).exists(), "named until the child is joined");
     send(started.child.id() as i32, "KILL");
     let done = started.finish();
     assert_eq!(done.status.code(), None, "killed, not exited");
-    // No code ran in the parent: the name was gone already, and the child died
-    // of its parent-death signal.
+    // No code ran in the parent: its watchdog unlinked the name, and the child
+    // died of its parent-death signal.
     assert_nothing_left(&marker, Some(&name));
 
     // The same for the fork scenes: no name at all, the child dies with the parent.

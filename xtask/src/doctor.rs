@@ -206,7 +206,7 @@ const SCENES: &[Scene] = &[
         file: Some(File::DevShm),
         declared: &[
             "const TUTORIAL_N: u64 = 100_000_000;",
-            "let arrays = if *scene == Scene::CopyIn { 2 } else { 1 };",
+            "let arrays = if scene == Scene::CopyIn { 2 } else { 1 };",
         ],
     },
     Scene {
@@ -220,7 +220,7 @@ const SCENES: &[Scene] = &[
         file: None,
         declared: &[
             "const TUTORIAL_N: u64 = 100_000_000;",
-            "let arrays = if *scene == Scene::CopyIn { 2 } else { 1 };",
+            "let arrays = if scene == Scene::CopyIn { 2 } else { 1 };",
         ],
     },
     Scene {
@@ -234,7 +234,7 @@ const SCENES: &[Scene] = &[
         file: None,
         declared: &[
             "const TUTORIAL_N: u64 = 100_000_000;",
-            "let arrays = if *scene == Scene::CopyIn { 2 } else { 1 };",
+            "let arrays = if scene == Scene::CopyIn { 2 } else { 1 };",
         ],
     },
     Scene {

@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use anyhow::Result;
 use plumbing::show::{seconds, size};
-use plumbing::{children, show_first_values};
+use plumbing::show_first_values;
+use plumbing::verdict::expect_all;
 
 use crate::mapping::{Mapped, SharedMapping, view, view_mut};
-use crate::scenes::{expect_all, named, scene_took};
+use crate::scenes::{named, scene_took};
 
 /// The parent: `RawArray('d', n)`, filled with ones, then a forked child.
 pub fn parent(n: usize) -> Result<()> {
@@ -27,15 +28,15 @@ pub fn parent(n: usize) -> Result<()> {
     );
 
     // Process(target=task, args=(data,)) under fork: the child inherits the mapping.
-    // SAFETY: this program starts no thread of its own; what the plumbing's one
-    // thread does, and what the child may do, is in plumbing::children::fork.
-    let child = unsafe { children::fork(|| child(&shared, n)) }?;
-    let took = child.wait()?; // join()
+    // SAFETY: this program starts no thread of its own; what the plumbing's own
+    // threads do, and what the child may do, is in plumbing::fork.
+    let child = unsafe { plumbing::fork(|| child(&shared, n)) }?;
+    let took = child.join()?; // join()
     println!("parent: the child took {} (forked, added 1, exited)", seconds(took));
     // SAFETY: the child has exited; nobody writes while this read-only view lives.
     let data = unsafe { view(&shared, n) }?;
     show_first_values("parent", data);
-    expect_all("the shared mapping", data, 2.0)?;
+    expect_all(data, 2.0, "the shared mapping")?;
     scene_took(started);
     println!(
         "verdict: anonymous: the parent sees 2.0 in all {n} elements: the forked child wrote into the same pages."

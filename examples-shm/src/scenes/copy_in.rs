@@ -7,10 +7,11 @@ use std::time::Instant;
 use anyhow::Result;
 use ndarray::Array1;
 use plumbing::show::{seconds, size};
-use plumbing::{children, show_first_values};
+use plumbing::show_first_values;
+use plumbing::verdict::expect_all;
 
 use crate::mapping::{SharedMapping, view, view_mut};
-use crate::scenes::{anonymous, expect_all, scene_took};
+use crate::scenes::{anonymous, scene_took};
 
 /// The parent: an ordinary array, `Array('d', data)` to share it, then the child.
 pub fn parent(n: usize) -> Result<()> {
@@ -38,15 +39,15 @@ pub fn parent(n: usize) -> Result<()> {
         size(bytes as u64)
     );
 
-    // SAFETY: this program starts no thread of its own (see plumbing::children::fork).
-    let child = unsafe { children::fork(|| anonymous::child(&shared, n)) }?;
-    let took = child.wait()?;
+    // SAFETY: this program starts no thread of its own (see plumbing::fork).
+    let child = unsafe { plumbing::fork(|| anonymous::child(&shared, n)) }?;
+    let took = child.join()?;
     println!("parent: the child took {} (forked, added 1, exited)", seconds(took));
     // SAFETY: the child has exited; nobody writes while this read-only view lives.
     let data = unsafe { view(&shared, n) }?;
     show_first_values("parent", data);
-    expect_all("the shared copy", data, 2.0)?;
-    expect_all("the original array", original.view(), 1.0)?;
+    expect_all(data, 2.0, "the shared copy")?;
+    expect_all(original.view(), 1.0, "the original array")?;
     scene_took(started);
     println!(
         "verdict: copy-in: the parent sees 2.0 in all {n} elements of the shared copy and 1.0 in the original: only the copy is shared."

@@ -3,54 +3,53 @@
 //! finds it by its name, maps it and adds 1; the parent sees 2.0 everywhere. Both
 //! processes used the same physical pages: nothing was copied.
 
-use std::process::Stdio;
 use std::time::Instant;
 
 use anyhow::Result;
 use ndarray::ArrayViewMut1;
 use plumbing::show::{seconds, size};
-use plumbing::{children, show_first_values, show_memory};
+use plumbing::verdict::expect_all;
+use plumbing::{Process, show_first_values, show_memory};
 
 use crate::mapping::{view, view_mut};
-use crate::scenes::{expect_all, named_child, scene_took};
-use crate::segment::{self, ATTACHED, NamedSegment};
-use crate::{Cli, names};
+use crate::scenes::scene_took;
+use crate::segment::{self, NamedSegment};
+use crate::{Task, names};
+
+/// What the command line says about the segment: `--name`, `--keep`, `--replace`,
+/// and `--child-cmd`, another program as the child (None: this program's own).
+pub struct Named {
+    pub name: Option<String>,
+    pub keep: bool,
+    pub replace: bool,
+    pub cmd: Option<String>,
+}
 
 /// The parent: `shm = SharedMemory(create=True, size=...)`, ones, the child, a look.
-/// `cli` says whether to --keep or --replace the segment, and the --child-cmd.
-pub fn parent(n: usize, name: &str, cli: &Cli) -> Result<()> {
+pub fn parent(n: usize, name: &str, options: &Named) -> Result<()> {
     let started = Instant::now();
     let bytes = n * size_of::<f64>(); // checked to fit before the scene
-    let creating = Instant::now();
-    let mut segment = NamedSegment::create(name, bytes, cli.replace)?;
+    let segment = NamedSegment::create(name, bytes, options.replace)?;
     let (mode, path) = (names::mode(name)?, names::dev_shm_path(name));
-    let took = seconds(creating.elapsed());
-    println!(
-        "parent: created {name} ({}, mode {mode:04o}), visible as {path} ({took})",
-        size(bytes as u64)
-    );
+    let took = seconds(started.elapsed());
+    println!("parent: created {name} ({}, mode {mode:04o}), {path} ({took})", size(bytes as u64));
     let filling = Instant::now();
     // SAFETY: no other process knows the segment yet (no child exists), and the view
     // ends with this statement, before the child starts writing.
     unsafe { view_mut(&segment, n) }?.fill(1.0); // ndarray(..., buffer=shm.buf).fill(1.0)
-    println!(
-        "parent: filled {n} ones through an ndarray view of the segment ({})",
-        seconds(filling.elapsed())
-    );
+    println!("parent: filled {n} ones through an ndarray view ({})", seconds(filling.elapsed()));
 
     // Process(target=task, args=(name, n)): the child gets the name, not the memory.
-    let mut command = named_child(name, n, cli.child_cmd.as_deref())?;
-    command.stdout(Stdio::piped()); // its lines pass through us: see unlink_once_attached
-    let mut child = children::start("the child process", command)?; // start()
-    segment.unlink_once_attached(child.stdout.take().expect("piped"), cli.keep)?;
-    let took = child.wait()?; // join()
+    let task = Task::Named { segment: name.into(), len: n };
+    let child = Process::new(&task).program(options.cmd.as_deref()).start()?; // start()
+    let took = child.join()?; // join()
     println!("parent: the child took {} (started, attached, added 1, exited)", seconds(took));
 
     // SAFETY: the child has exited, so nobody writes the segment while this view lives.
     let data = unsafe { view(&segment, n) }?;
     show_first_values("parent", data); // print(data[:10])
-    expect_all("the segment", data, 2.0)?;
-    let gone = match cli.keep {
+    expect_all(data, 2.0, "the segment")?;
+    let gone = match options.keep {
         true => segment.keep(n),   // for Python to open after us
         false => segment.close()?, // shm.close(); shm.unlink()
     };
@@ -64,7 +63,7 @@ pub fn parent(n: usize, name: &str, cli: &Cli) -> Result<()> {
 /// The child: the tutorial's `task`, which attaches with `SharedMemory(name=name)`.
 pub fn child(name: &str, n: usize) -> Result<()> {
     let shm = segment::open(name)?; // SharedMemory(name=name)
-    println!("{ATTACHED} {name} by name ({} bytes mapped)", shm.len());
+    println!("child: attached to {name} by name ({} bytes mapped)", shm.len());
     // SAFETY: `shm` maps `len()` bytes and outlives the view; the parent holds none
     // while we run (it waits for us): this is the only reference.
     task(unsafe { view_mut(&shm, n) }?) // ndarray(shape, dtype, buffer=shm.buf)
