@@ -43,7 +43,7 @@ fn inherit(n: usize) -> Result<()> {
 
 fn argument(n: usize) -> Result<()> {
     let data = bench::ones(n);
-    let mut child = Process::new(&Task::Bench { values: n }).stdin_piped().start()?;
+    let mut child = Process::new(Task::Bench { values: n }).stdin_piped().start()?;
     let sent = send_lending(child.stdin()?, &data);
     child.join_with(sent)
 }

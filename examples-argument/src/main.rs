@@ -68,7 +68,7 @@ pub enum Scene {
 }
 
 /// What a child of this program does: one variant per child function, with its
-/// arguments. A parent starts one with `Process::new(&Task::...)`; the child gets
+/// arguments. A parent starts one with `Process::new(Task::...)`; the child gets
 /// it as its command line (`examples-argument child argument`), written by `args`.
 /// (A field may not share its name with a flag above, such as `n`: clap would read
 /// them as one.)

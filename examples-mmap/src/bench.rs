@@ -81,7 +81,7 @@ pub fn run_once(method: Method, n: Option<u64>) -> Result<()> {
         let map = file::create(&path, n, 1.0f64)?;
         match method {
             Method::Mmap => {
-                Process::new(&Task::Bench { file: path.clone(), len: n }).start()?.join()?;
+                Process::new(Task::Bench { file: path.clone(), len: n }).start()?.join()?;
             }
             _ => check_length(map.len() / size_of::<f64>(), n)?,
         }

@@ -77,7 +77,7 @@ pub enum Scene {
 }
 
 /// What a child does: one variant per child function (`Bench`: the bench's), with its
-/// arguments (never named like a flag above), started with `Process::new(&Task::...)`.
+/// arguments (never named like a flag above), started with `Process::new(Task::...)`.
 /// Its command line is written in scenes/mod.rs; `child` below runs the function.
 #[derive(Subcommand, Debug)]
 pub enum Task {

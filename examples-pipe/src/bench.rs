@@ -45,7 +45,7 @@ fn pipe(n: usize) -> Result<()> {
         let _ = fcntl(&write_end, FcntlArg::F_SETPIPE_SZ(max));
     }
     let conn = HandOver::new(&read_end);
-    let child = Process::new(&Task::Bench { values: n, conn }).start()?;
+    let child = Process::new(Task::Bench { values: n, conn }).start()?;
     // Our copy must go, or a write into a pipe whose child died would block forever.
     drop(read_end);
 

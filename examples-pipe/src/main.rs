@@ -66,7 +66,7 @@ enum Command {
 
 /// What a child of this program does: one variant per child function, with its
 /// arguments (never named like a flag above). A parent starts one with
-/// `Process::new(&Task::...)`; the child gets it as its command line, from `args`.
+/// `Process::new(Task::...)`; the child gets it as its command line, from `args`.
 #[derive(Subcommand, Debug)]
 pub enum Task {
     /// `pipe`'s child: makes (side, side) ones and sends them into `conn`

@@ -9,15 +9,22 @@
 //! all: the part of every figure that is not sharing.
 
 use anyhow::{Result, bail, ensure};
+use callback::{StartCallingBack, join_all_with};
 use ipc_channel::ipc::{self, IpcReceiver};
 use ndarray::Array2;
-use plumbing::bench;
-use plumbing::ipc::finish_all;
+use plumbing::{Process, bench};
 
+use crate::Task;
 use crate::parcel::{Parcel, get, put};
-use crate::scenes::{Task, start_child};
 
 pub const METHODS: [&str; 2] = ["floor", "queue"];
+
+/// `bench`: every method, each run in a fresh process. `given` says whether the
+/// scenes' --producers and --pause were given: bench refuses them.
+pub fn run(n: usize, args: &bench::BenchArgs, given: [bool; 2]) -> Result<()> {
+    bench::refuse_scene_flags(&[("--producers", given[0]), ("--pause", given[1])])?;
+    bench::run_methods(&METHODS, n as u64, args)
+}
 
 /// One run of `method`, timed by the protocol, in this fresh process.
 pub fn run_once(method: &str, n: usize) -> Result<()> {
@@ -31,12 +38,11 @@ pub fn run_once(method: &str, n: usize) -> Result<()> {
 fn queue(n: usize) -> Result<()> {
     // The protocol's array is one-dimensional: it travels as a single row.
     let data = Array2::from_shape_vec((1, n), bench::ones(n))?;
-    let (queue, gets) = ipc::channel::<Parcel>()?;
-    let (child, task) = start_child("the child process")?;
+    let (queue, get_end) = ipc::channel::<Parcel>()?;
     // The get end goes to the child; the parent keeps the put end. If the child
     // dies, the put fails (nobody is reading) instead of waiting forever.
-    let outcome = task.send(Task::GetAndCheck { n, queue: gets }).map_err(Into::into);
-    finish_all(vec![child], outcome.and_then(|()| put(&queue, 0, &data)))?;
+    let child = Process::new(Task::Bench { n, queue: get_end }).start_calling_back()?;
+    join_all_with(vec![child], put(&queue, 0, &data))?;
     Ok(())
 }
 

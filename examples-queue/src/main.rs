@@ -1,38 +1,37 @@
-//! Send arrays between processes through a queue: the queue examples of the
-//! tutorial on sharing NumPy arrays through function arguments, pipes and queues
-//! ("via queue", "via argument and queue"), and the queue method of "Fastest Way To
-//! Share NumPy Array Between Processes". A queue shares nothing: whatever is put on
-//! it is copied, and the getter owns a new array.
-//!
-//! Each scene is one file in `scenes/`, to read beside the tutorial. The queue is an
-//! ipc-channel: typed serde messages over Unix sockets, the array's bytes passed
-//! along through two small windows of shared memory (`parcel.rs`). This file only
-//! reads the command line; `bench.rs` times the benchmark tutorial's protocol.
+//! Send arrays between processes through a queue: "via queue" and "via argument and
+//! queue" of the tutorial on sharing NumPy arrays through arguments, pipes and queues,
+//! and the queue method of "Fastest Way To Share NumPy Array Between Processes". Each
+//! scene is one file in `scenes/`; the queue is an ipc-channel, the array's bytes
+//! passing through two windows of shared memory (`parcel.rs`). This file reads the
+//! command line: which scene runs, or which child's function.
 
+mod arrivals;
 mod bench;
 mod parcel;
 mod scenes;
-mod tally;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use plumbing::bench::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
-use plumbing::children::as_child;
+use ipc_channel::ipc::{IpcReceiver, IpcSender};
+use plumbing::bench::{BenchArgs, DEFAULT_N};
 use plumbing::pause::PauseArg;
+use plumbing::room::peak;
+use scenes::{argument_and_queue, many_producers, queue};
+use serde::{Deserialize, Serialize};
 
-/// Send an (n, n) array between processes through a queue.
-///
-/// With no scene, runs every scene in order.
+use parcel::Parcel;
+
+/// Send an (n, n) array between processes through a queue. With no scene, runs every
+/// scene in order.
 #[derive(Parser)]
 #[command(name = "examples-queue", version, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
-    scene: Option<Scene>,
+    command: Option<Command>,
 
-    /// The tutorial's n: each array has shape (n, n), n*n float64 values
-    /// [default: 1000, an 8 MB array, in every scene]; in bench, the number of
-    /// values [default: 100,000,000]
+    /// The tutorial's n: each array has shape (n, n) [default: 1000, 8 MB, in every
+    /// scene]; in bench, the number of float64 values [default: 100,000,000]
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     n: Option<u64>,
 
@@ -49,59 +48,73 @@ Each scene prints what the parent and the children see, then one verdict line.
 Exit status: 0 when every verdict holds, 1 when one fails or the run fails,
 2 for a bad command line.";
 
-#[derive(Subcommand, Clone, PartialEq)]
-pub enum Scene {
-    /// The child makes ones and puts them on a queue; the parent gets a copy
-    /// [--n, default 1000]
-    Queue,
-    /// The parent gives ones to the child as its argument; the child fills zeros
-    /// and puts its copy back on the queue [--n, default 1000]
-    ArgumentAndQueue,
-    /// Several children put an array each on one queue; the parent gets every one
-    /// [--n, default 1000; --producers, default 4]
-    ManyProducers,
-    /// Time the queue and the floor the tutorial's way: n float64 ones (1-D,
-    /// default n = 100,000,000) put on a queue for one new child that checks the
-    /// length [--n, the number of values; --repeats, default 3]
+#[derive(Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Scene(Scene),
+    /// Time the queue and the floor the tutorial's way: n float64 ones put on a queue
+    /// for one new child that checks the length [--n 100,000,000; --repeats 3]
     Bench(BenchArgs),
     /// One timed run of one bench method, in a fresh process
     #[command(hide = true)]
     BenchRun { method: String },
-    /// The child side of every scene: calls back to the parent, gets its task
+    /// A child, which calls back on `socket` for its task (its parent starts it)
     #[command(hide = true)]
-    Child { socket: String },
+    Child { role: String, socket: String },
+}
+
+#[derive(Subcommand, Clone, Copy)]
+pub enum Scene {
+    /// The child makes ones and puts them on a queue; the parent gets a copy [--n 1000]
+    Queue,
+    /// The parent gives ones to the child, which fills zeros and puts them back [--n 1000]
+    ArgumentAndQueue,
+    /// Several children put an array each on one queue; the parent gets every one
+    ManyProducers,
+}
+
+/// What a child does: one variant per child function (`Bench`: the bench's), with its
+/// arguments. They hold channel ends, which no command line carries, so the child
+/// calls back for its task: `Process::new(Task::...).start_calling_back()`.
+#[derive(Serialize, Deserialize)]
+pub enum Task {
+    MakeOnes { n: usize, queue: IpcSender<Parcel> },
+    FillZeros { argument: Parcel, queue: IpcSender<Parcel> },
+    Produce { id: u32, n: usize, queue: IpcSender<Parcel> },
+    Bench { n: usize, queue: IpcReceiver<Parcel> },
 }
 
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
-        let n = cli.n.unwrap_or(1000);
-        let producers = cli.producers.unwrap_or(4);
-        // The bench's array is 1-D: its --n counts the values, the parent's and the child's.
-        let bench_n = || scenes::checked_len(cli.n.unwrap_or(DEFAULT_N));
-        match cli.scene {
-            None => {
-                cli.pause.apply()?;
-                scenes::run(
-                    &[Scene::Queue, Scene::ArgumentAndQueue, Scene::ManyProducers],
-                    n,
-                    producers,
-                )
+        let (n, producers) = (cli.n.unwrap_or(1000), cli.producers.unwrap_or(4));
+        let bench_n = || scenes::checked_len(cli.n.unwrap_or(DEFAULT_N)); // 1-D: values
+        let scenes = match cli.command {
+            None => vec![Scene::Queue, Scene::ArgumentAndQueue, Scene::ManyProducers],
+            Some(Command::Scene(scene)) => vec![scene],
+            Some(Command::Bench(args)) => {
+                let given = [cli.producers.is_some(), cli.pause.pause];
+                return bench::run(bench_n()?, &args, given);
             }
-            Some(Scene::Child { socket }) => as_child("child", || scenes::child(&socket)),
-            Some(Scene::Bench(args)) => {
-                let pause = cli.pause.pause;
-                refuse_scene_flags(&[
-                    ("--producers", cli.producers.is_some()),
-                    ("--pause", pause),
-                ])?;
-                run_methods(&bench::METHODS, bench_n()? as u64, &args)
+            Some(Command::BenchRun { method }) => return bench::run_once(&method, bench_n()?),
+            Some(Command::Child { role, socket }) => {
+                return callback::as_child(&role, &socket, child);
             }
-            Some(Scene::BenchRun { method }) => bench::run_once(&method, bench_n()?),
-            Some(scene) => {
-                cli.pause.apply()?;
-                scenes::run(&[scene], n, producers)
-            }
-        }
+        };
+        cli.pause.apply()?;
+        scenes::run(&scenes, n, producers)
     })
+}
+
+/// The child's side: the function its task names, with the task's arguments.
+fn child(task: Task) -> anyhow::Result<()> {
+    let me = callback::Task::role(&task);
+    match task {
+        Task::MakeOnes { n, queue } => queue::child(n, &queue)?,
+        Task::FillZeros { argument, queue } => argument_and_queue::child(argument, &queue)?,
+        Task::Produce { id, n, queue } => many_producers::child(id, n, &queue)?,
+        Task::Bench { n, queue } => return bench::child(n, &queue),
+    }
+    println!("{me}: peak memory {} MB", peak() / 1_000_000);
+    Ok(())
 }

@@ -52,8 +52,9 @@ pub struct Parcel {
     emptied: IpcSender<usize>,
 }
 
-/// The putter's side of a parcel: the same windows, the other ends of the talk.
-pub struct Bytes {
+/// The putter's side of a parcel, to pack the bytes into: the same windows, the
+/// other ends of the talk.
+pub struct Packing {
     windows: Vec<IpcSharedMemory>,
     filled: IpcSender<(usize, usize)>,
     emptied: IpcReceiver<usize>,
@@ -70,7 +71,7 @@ pub struct Got {
 
 impl Parcel {
     /// A parcel for an array of this shape, and the putter's side of it.
-    pub fn wrap(from: u32, shape: (usize, usize)) -> Result<(Parcel, Bytes)> {
+    pub fn wrap(from: u32, shape: (usize, usize)) -> Result<(Parcel, Packing)> {
         let bytes = byte_len(shape).with_context(|| format!("impossible shape {shape:?}"))?;
         // Two windows, or one if a single piece holds the whole array.
         let window = bytes.clamp(1, WINDOW_BYTES);
@@ -81,7 +82,7 @@ impl Parcel {
         let (emptied, emptied_here) =
             ipc::channel().context("could not make the parcel's channel")?;
         let parcel = Parcel { from, shape, windows: windows.clone(), filled: filled_here, emptied };
-        Ok((parcel, Bytes { windows, filled, emptied: emptied_here }))
+        Ok((parcel, Packing { windows, filled, emptied: emptied_here }))
     }
 
     /// Receives the array's bytes, straight into the getter's new array.
@@ -153,13 +154,13 @@ fn byte_len((rows, columns): (usize, usize)) -> Option<usize> {
 /// gets away with it because a hidden feeder thread does the writing.) Here every
 /// put has a reader in another process.
 pub fn put(queue: &IpcSender<Parcel>, from: u32, array: &Array2<f64>) -> Result<()> {
-    let (parcel, bytes) = Parcel::wrap(from, array.dim())?;
+    let (parcel, packing) = Parcel::wrap(from, array.dim())?;
     queue.send(parcel).context("could not put on the queue (is the getter gone?)")?;
-    send_bytes(bytes, array)
+    send_bytes(packing, array)
 }
 
 /// Copies the array's memory, a piece at a time, through the parcel's windows.
-pub fn send_bytes(mut bytes: Bytes, array: &Array2<f64>) -> Result<()> {
+pub fn send_bytes(mut packing: Packing, array: &Array2<f64>) -> Result<()> {
     let values = array.as_slice().context("the array is not one contiguous block in row order")?;
     let raw = plumbing::bytes::as_bytes(values);
     let gone = "could not send the array's bytes (did the receiving process die?)";
@@ -167,10 +168,10 @@ pub fn send_bytes(mut bytes: Bytes, array: &Array2<f64>) -> Result<()> {
         // The first pieces go into fresh windows; each later one waits for a window
         // the getter has emptied.
         let window = match index {
-            i if i < bytes.windows.len() => i,
-            _ => bytes.emptied.recv().context(gone)?,
+            i if i < packing.windows.len() => i,
+            _ => packing.emptied.recv().context(gone)?,
         };
-        let Some(place) = bytes.windows.get_mut(window) else { bail!("no window {window}") };
+        let Some(place) = packing.windows.get_mut(window) else { bail!("no window {window}") };
         // SAFETY: a window is written only here, and read only by the getter between
         // our "filled" message for it and its "emptied" answer: this process writes a
         // window only before it has said it is filled, or after the getter has said
@@ -179,7 +180,7 @@ pub fn send_bytes(mut bytes: Bytes, array: &Array2<f64>) -> Result<()> {
         // reads. The mutable view lives only for this copy.
         let place = unsafe { place.deref_mut() };
         place[..piece.len()].copy_from_slice(piece);
-        bytes.filled.send((window, piece.len())).context(gone)?;
+        packing.filled.send((window, piece.len())).context(gone)?;
     }
     Ok(())
 }

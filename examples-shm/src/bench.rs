@@ -114,7 +114,7 @@ fn mapping_of_ones(n: usize, bytes: usize) -> Result<SharedMapping> {
 
 fn named_shm(n: usize, bytes: usize) -> Result<()> {
     let segment = segment_of_ones(bytes)?;
-    Process::new(&Task::Bench { segment: segment.name().into(), len: n }).start()?.join()?;
+    Process::new(Task::Bench { segment: segment.name().into(), len: n }).start()?.join()?;
     // An error above returns early and drops the segment there: the name goes
     // on every path, and Ctrl-C removes it through the cleanup registry.
     drop(segment);

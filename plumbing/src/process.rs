@@ -168,50 +168,54 @@ impl std::str::FromStr for HandOver {
 }
 
 /// A child about to be started: `Process(target=task, args=(...))`.
-pub struct Process {
-    args: Args,
+pub struct Process<T> {
+    task: T,
     label: String,
     stdin_piped: bool,
     program: Option<String>,
 }
 
-impl Process {
+impl<T> Process<T> {
     /// The child that runs `task`, called "the child process" in messages.
-    pub fn new(task: &impl Task) -> Process {
-        Process {
-            args: task.args(),
-            label: "the child process".into(),
-            stdin_piped: false,
-            program: None,
-        }
+    pub fn new(task: T) -> Process<T> {
+        Process { task, label: "the child process".into(), stdin_piped: false, program: None }
     }
 
     /// Its name in messages: "child 3 of 100", "the server process".
-    pub fn label(mut self, label: impl Into<String>) -> Process {
+    pub fn label(mut self, label: impl Into<String>) -> Process<T> {
         self.label = label.into();
         self
     }
 
     /// A pipe to its standard input, taken with [`Child::stdin`].
-    pub fn stdin_piped(mut self) -> Process {
+    pub fn stdin_piped(mut self) -> Process<T> {
         self.stdin_piped = true;
         self
     }
 
+    /// The task and the label, for a way of starting that hands the task over later
+    /// (a child that calls back for it).
+    pub fn into_parts(self) -> (T, String) {
+        (self.task, self.label)
+    }
+}
+
+impl<T: Task> Process<T> {
     /// `--child-cmd CMD`: run CMD (a Python script, say) instead of this program,
     /// with the task's arguments after its sub-command (`PATH N`, not `one-child`).
     /// /bin/sh splits CMD the way a prompt would (so quotes work), then `exec`s it:
     /// the child is that program itself, not a shell waiting for it. The arguments
     /// follow as "$@", never pasted into the command, so no path or name can be read
     /// as shell syntax. None: this program's own child.
-    pub fn program(mut self, cmd: Option<&str>) -> Process {
+    pub fn program(mut self, cmd: Option<&str>) -> Process<T> {
         self.program = cmd.map(str::to_owned);
         self
     }
 
     /// `start()`: the child runs from here on; join it with [`Child::join`].
     pub fn start(self) -> Result<Child> {
-        let Process { args, label, stdin_piped, program } = self;
+        let Process { task, label, stdin_piped, program } = self;
+        let args = task.args();
         on_the_main_thread()?;
         cleanup::install()?;
         let mut command = match &program {
@@ -533,12 +537,24 @@ fn forked_child(parent: Pid, blocked: SignalsBlocked, task: impl FnOnce() -> Res
 /// started by another parent (a Python script handing its file to our child, say)
 /// may not, so it asks again, which costs nothing.
 pub fn as_child(label: &str, task: impl FnOnce() -> Result<()>) -> Result<()> {
+    as_child_calling_back(label, || Ok(()), |()| task())
+}
+
+/// [`as_child`] for a child that first calls back to its parent for its task:
+/// `call_back` gets the task, then `task` does it. (The test suite's faults that
+/// act "as the child starts its task" act between the two.)
+pub fn as_child_calling_back<T>(
+    label: &str,
+    call_back: impl FnOnce() -> Result<T>,
+    task: impl FnOnce(T) -> Result<()>,
+) -> Result<()> {
     crate::set_role(label);
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .context("cannot set the parent-death signal")?;
+    let given = call_back()?;
     #[cfg(feature = "test-faults")]
     crate::faults::child_starts(label);
-    task()?;
+    task(given)?;
     #[cfg(feature = "test-faults")]
     crate::faults::child_is_done(label);
     Ok(())

@@ -114,7 +114,10 @@ const SCENES: &[Scene] = &[
         arrays: 2,
         holders: "the child's and the parent's",
         file: None,
-        declared: &["let n = cli.n.unwrap_or(1000);", "checked_side(n, 2,"],
+        declared: &[
+            "let (n, producers) = (cli.n.unwrap_or(1000), cli.producers.unwrap_or(4));",
+            "checked_side(n, 2,",
+        ],
     },
     Scene {
         program: "examples-queue",
@@ -125,7 +128,10 @@ const SCENES: &[Scene] = &[
         arrays: 2 + 1,
         holders: "the parent's, the child's and the one sent back",
         file: None,
-        declared: &["let n = cli.n.unwrap_or(1000);", "checked_side(n, 3, holders)"],
+        declared: &[
+            "let (n, producers) = (cli.n.unwrap_or(1000), cli.producers.unwrap_or(4));",
+            "checked_side(n, 3, holders)",
+        ],
     },
     Scene {
         program: "examples-queue",
@@ -137,8 +143,7 @@ const SCENES: &[Scene] = &[
         holders: "one per producer, and the parent's",
         file: None,
         declared: &[
-            "let n = cli.n.unwrap_or(1000);",
-            "let producers = cli.producers.unwrap_or(4);",
+            "let (n, producers) = (cli.n.unwrap_or(1000), cli.producers.unwrap_or(4));",
             "checked_side(n, u64::from(producers) + 1, holders)",
         ],
     },

@@ -24,7 +24,7 @@ pub fn parent(n: u64) -> Result<()> {
 
     // child = Process(target=task, args=(data,)); child.start(): a new program that
     // knows nothing of our memory, so the array is sent to it, as bytes, on its input.
-    let mut child = Process::new(&Task::Argument).stdin_piped().start()?;
+    let mut child = Process::new(Task::Argument).stdin_piped().start()?;
     let started = Instant::now();
     let sent = wire::send(child.stdin()?, &data); // pickle, into the pipe
     let elapsed = started.elapsed();

@@ -18,7 +18,7 @@ pub fn parent(path: &Path, n: usize) -> Result<()> {
     // SAFETY: no child exists yet, so no other process writes the file.
     show_first_values("parent", unsafe { file::view(&map, n) });
 
-    Process::new(&Task::CopyOnWrite { file: path.into(), len: n }).start()?.join()?;
+    Process::new(Task::CopyOnWrite { file: path.into(), len: n }).start()?.join()?;
 
     // SAFETY: the child has exited (and it could not write the file anyway).
     let data = unsafe { file::view(&map, n) };

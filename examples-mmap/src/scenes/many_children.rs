@@ -18,7 +18,7 @@ use crate::{Task, file};
 pub fn parent(path: &Path, n: usize, children: u32, child_cmd: Option<&str>) -> Result<()> {
     // children = [Process(target=task, args=(filename, shape)) for _ in range(100)]
     let task = |id| Task::ManyChildren { file: path.into(), len: n, id };
-    let start = |id| Process::new(&task(id)).program(child_cmd).start();
+    let start = |id| Process::new(task(id)).program(child_cmd).start();
     let Updates { below, lost, smallest, .. } = run(path, n, children, start)?;
     let verdict = match below {
         0 => {

@@ -22,7 +22,7 @@ const CHUNK: usize = 256 * 1024;
 /// The parent: many-children's, then the verdict that nothing was lost.
 pub fn parent(path: &Path, n: usize, children: u32) -> Result<()> {
     let task = |id| Task::ManyChildrenLocked { file: path.into(), len: n, id };
-    let start = |id| Process::new(&task(id)).start();
+    let start = |id| Process::new(task(id)).start();
     let Updates { below, smallest, .. } = many_children::run(path, n, children, start)?;
     ensure!(
         below == 0,

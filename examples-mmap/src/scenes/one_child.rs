@@ -26,7 +26,7 @@ pub fn parent(path: &Path, n: usize, child_cmd: Option<&str>) -> Result<()> {
     // hands out raw pointers: a &[f32] that another process writes under is undefined
     // behaviour.
     let task = Task::OneChild { file: path.into(), len: n };
-    Process::new(&task).program(child_cmd).start()?.join()?;
+    Process::new(task).program(child_cmd).start()?.join()?;
 
     // SAFETY: the child has exited; no other process writes the file any more.
     let data = unsafe { file::view(&map, n) };

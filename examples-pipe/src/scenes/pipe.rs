@@ -22,7 +22,7 @@ pub fn parent(n: usize, via: Via, pipe_size: Option<u32>) -> Result<()> {
     let (read_end, write_end) = channel::open(via, pipe_size)?;
     // child = Process(target=task, args=(child_conn,)); child.start()
     let conn = HandOver::new(&write_end);
-    let child = Process::new(&Task::Pipe { side: n, conn }).start()?;
+    let child = Process::new(Task::Pipe { side: n, conn }).start()?;
     // Close our copy now. The reader sees end-of-file only once EVERY write end is
     // closed: if we kept one, a child dying mid-send would leave us in read() forever.
     drop(write_end);

@@ -3,37 +3,30 @@
 //! it back on the queue. The parent gets zeros, while its own array still holds
 //! ones: copies both ways, and a change comes back only when it is sent back.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use callback::{StartCallingBack, join_all_with};
 use ipc_channel::ipc::{self, IpcSender};
-use ndarray::Array2;
-use plumbing::ipc::finish_all;
 use plumbing::show::{seconds, size};
 use plumbing::verdict::expect_all;
-use plumbing::{show_corner, show_memory};
+use plumbing::{Process, show_corner, show_memory};
 
+use crate::Task;
 use crate::parcel::{self, Parcel, get, put};
-use crate::scenes::{Task, report_peak_memory, report_transfer, start_child};
+use crate::scenes::{report_peak_memory, report_transfer};
 
 /// The parent: ones given away as the argument, the zeros that come back.
 pub fn parent(n: usize) -> Result<()> {
-    let data = Array2::<f64>::ones((n, n)); // data = ones((n, n))
+    let data = ndarray::Array2::<f64>::ones((n, n)); // data = ones((n, n))
     println!("parent: made ones of shape {:?} ({})", data.dim(), size(data.len() as u64 * 8));
-    let (queue, gets) = ipc::channel::<Parcel>()?; // queue = SimpleQueue()
-    // child = Process(target=task, args=(data, queue)); child.start()
-    let (child, task) = start_child("the child process")?;
-    println!(
-        "parent: started the child (pid {}); giving it the array as its argument and the queue, then waiting on get()",
-        child.pid()
-    );
-    // Python pickles `data` into the new process's arguments. Here the argument is a
-    // parcel inside the child's task, and its bytes follow through the parcel's windows.
-    let (argument, bytes) = Parcel::wrap(0, data.dim())?;
-    let outcome = (|| {
-        task.send(Task::FillZeros { argument, queue })?;
-        parcel::send_bytes(bytes, &data)?; // returns once the child has (nearly) all
-        get(&gets) // data = queue.get()
-    })();
-    let (got, child_took) = finish_all(vec![child], outcome)?; // join()
+    let (queue, get_end) = ipc::channel::<Parcel>()?; // queue = SimpleQueue()
+    // child = Process(target=task, args=(data, queue)); child.start(). Python pickles
+    // `data` into the new process's arguments; here the argument is a parcel, and its
+    // bytes follow through the parcel's windows once the child has it.
+    let (argument, packing) = Parcel::wrap(0, data.dim())?;
+    let child = Process::new(Task::FillZeros { argument, queue }).start_calling_back()?;
+    println!("parent: started the child (pid {}) with the array and the queue", child.pid());
+    let got = parcel::send_bytes(packing, &data).and_then(|()| get(&get_end)); // queue.get()
+    let (got, child_took) = join_all_with(vec![child], got)?; // child.join()
 
     report_transfer(&got);
     show_corner("parent", got.array.view());
@@ -56,7 +49,8 @@ pub fn parent(n: usize) -> Result<()> {
 }
 
 /// The child: the tutorial's `task(data, queue)`, with its own copy of `data`.
-pub fn child(mut data: Array2<f64>, queue: &IpcSender<Parcel>) -> Result<()> {
+pub fn child(argument: Parcel, queue: &IpcSender<Parcel>) -> Result<()> {
+    let mut data = argument.open().context("could not receive the argument")?.array;
     println!("child: got its argument, its own copy, of shape {:?}", data.dim());
     show_corner("child", data.view());
     show_memory("child", &data); // the kernel's word: its own copy

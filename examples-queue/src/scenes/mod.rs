@@ -1,38 +1,28 @@
-//! The scenes, one file each, in the tutorial's order; what a child is told to do
-//! ([`Task`]); and how the parent starts a child and the child learns its task.
+//! The scenes, one file each, in the tutorial's order, the sizes they check first,
+//! and the name each child goes by.
 
 pub mod argument_and_queue;
 pub mod many_producers;
 pub mod queue;
 
-use anyhow::{Context, Result};
-use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
-use plumbing::children::this_program;
+use anyhow::Result;
+use plumbing::room;
 use plumbing::show::{seconds, size};
-use plumbing::{Child, room};
-use serde::{Deserialize, Serialize};
 
-use crate::Scene;
-use crate::parcel::{self, Got, Parcel};
+use crate::parcel::{self, Got};
+use crate::{Scene, Task};
 
-/// What a child is to do, with everything it gets from the parent: Python's
-/// `Process(target=task, args=(...))`.
-///
 /// Each task holds the child's end of the queue. Python hands the whole queue to the
 /// child; an ipc-channel has two ends, and each process gets the one it uses. A put
 /// end (`IpcSender`) may be cloned into many processes; the get end (`IpcReceiver`)
 /// is in exactly one.
-#[derive(Serialize, Deserialize)]
-pub enum Task {
-    /// queue: make ones of shape (n, n), put them on the queue.
-    MakeOnes { n: usize, queue: IpcSender<Parcel> },
-    /// argument-and-queue: the argument is an array; fill it with zeros, put it back.
-    FillZeros { argument: Parcel, queue: IpcSender<Parcel> },
-    /// many-producers: make an (n, n) array filled with the value `id`, put it.
-    Produce { id: u32, n: usize, queue: IpcSender<Parcel> },
-    /// The bench: get n values from the queue, check the length. The only task whose
-    /// child gets: the parent puts.
-    GetAndCheck { n: usize, queue: IpcReceiver<Parcel> },
+impl callback::Task for Task {
+    fn role(&self) -> String {
+        match self {
+            Task::Produce { id, .. } => format!("child {id}"),
+            _ => "child".into(),
+        }
+    }
 }
 
 /// Runs `scenes` in order, each under its heading, after checking that the arrays
@@ -56,7 +46,7 @@ pub fn run(scenes: &[Scene], n: u64, producers: u32) -> Result<()> {
                 let holders = "the parent's ones, the child's copy and the array that comes back";
                 argument_and_queue::parent(checked_side(n, 3, holders)?)?;
             }
-            _ => {
+            Scene::ManyProducers => {
                 let who = children_word(producers);
                 println!(
                     "=== many-producers: {who} put an array each on one queue; the parent gets every one ==="
@@ -69,33 +59,6 @@ pub fn run(scenes: &[Scene], n: u64, producers: u32) -> Result<()> {
             }
         }
     }
-    Ok(())
-}
-
-/// Starts a child (spawn style: this program's hidden `child` sub-command) and
-/// waits until it has called back with the channel its task goes down.
-pub fn start_child(label: &str) -> Result<(Child, IpcSender<Task>)> {
-    let (child, _, tasks) = plumbing::ipc::start_and_accept(label, this_program(["child"])?)?;
-    Ok((child, tasks))
-}
-
-/// The hidden `child` sub-command: call back, receive the task, do it.
-pub fn child(socket: &str) -> Result<()> {
-    let (tasks, task) = ipc::channel::<Task>()?;
-    plumbing::ipc::call_back(socket, tasks)?;
-    let me = match task.recv().context("could not receive the task from the parent")? {
-        Task::MakeOnes { n, queue } => queue::child(n, &queue).map(|()| "child".to_owned()),
-        Task::FillZeros { argument, queue } => {
-            let got = argument.open().context("could not receive the argument")?;
-            argument_and_queue::child(got.array, &queue).map(|()| "child".to_owned())
-        }
-        Task::Produce { id, n, queue } => {
-            many_producers::child(id, n, &queue).map(|()| format!("child {id}"))
-        }
-        // The bench's child reports its peak in the bench's own format.
-        Task::GetAndCheck { n, queue } => return crate::bench::child(n, &queue),
-    }?;
-    println!("{me}: peak memory {} MB", room::peak() / 1_000_000);
     Ok(())
 }
 

@@ -3,31 +3,28 @@
 //! gets is a copy: the array was made in the child and copied through the queue.
 
 use anyhow::Result;
+use callback::{StartCallingBack, join_all_with};
 use ipc_channel::ipc::{self, IpcSender};
 use ndarray::Array2;
-use plumbing::ipc::finish_all;
 use plumbing::show::seconds;
 use plumbing::verdict::expect_all;
-use plumbing::{show_corner, show_memory};
+use plumbing::{Process, show_corner, show_memory};
 
+use crate::Task;
 use crate::parcel::{Parcel, get, put};
-use crate::scenes::{Task, report_peak_memory, report_transfer, start_child};
+use crate::scenes::{report_peak_memory, report_transfer};
 
 /// The parent: a queue, a child with its put end, one get().
 pub fn parent(n: usize) -> Result<()> {
     // queue = SimpleQueue(): the put end goes to the child, the get end stays here.
-    let (queue, gets) = ipc::channel::<Parcel>()?;
-    // child = Process(target=task, args=(queue,)); child.start()
-    let (child, task) = start_child("the child process")?;
-    println!(
-        "parent: started the child (pid {}) and gave it the queue; waiting on get()",
-        child.pid()
-    );
-    // `queue` moves into the message: the parent keeps no put end, so if the child
-    // dies, get() sees a closed queue instead of waiting forever.
-    let outcome =
-        task.send(Task::MakeOnes { n, queue }).map_err(Into::into).and_then(|()| get(&gets));
-    let (got, child_took) = finish_all(vec![child], outcome)?; // data = queue.get(); join()
+    let (queue, get_end) = ipc::channel::<Parcel>()?;
+    // child = Process(target=task, args=(queue,)); child.start(). `queue` moves into
+    // the task: the parent keeps no put end, so if the child dies, get() sees a
+    // closed queue instead of waiting forever.
+    let child = Process::new(Task::MakeOnes { n, queue }).start_calling_back()?;
+    println!("parent: started the child (pid {}) with the queue; waiting on get()", child.pid());
+    let got = get(&get_end); // data = queue.get()
+    let (got, child_took) = join_all_with(vec![child], got)?; // child.join()
 
     report_transfer(&got);
     show_corner("parent", got.array.view()); // print(data[:5, :5])

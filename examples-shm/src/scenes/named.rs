@@ -41,7 +41,7 @@ pub fn parent(n: usize, name: &str, options: &Named) -> Result<()> {
 
     // Process(target=task, args=(name, n)): the child gets the name, not the memory.
     let task = Task::Named { segment: name.into(), len: n };
-    let child = Process::new(&task).program(options.cmd.as_deref()).start()?; // start()
+    let child = Process::new(task).program(options.cmd.as_deref()).start()?; // start()
     let took = child.join()?; // join()
     println!("parent: the child took {} (started, attached, added 1, exited)", seconds(took));
 

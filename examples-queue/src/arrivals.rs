@@ -2,14 +2,14 @@
 //! how often, and whether each was whole and right.
 
 use anyhow::Result;
+use callback::recv_unless_one_failed;
 use ipc_channel::ipc::IpcReceiver;
-use plumbing::Child;
-use plumbing::ipc::recv_unless_one_failed;
+use plumbing::process::Child;
 use plumbing::show::{seconds, size};
 
 use crate::parcel::{Parcel, who};
 
-pub struct Tally {
+pub struct Arrivals {
     /// How many arrays came from each child (index 0 is child 1).
     arrivals: Vec<u32>,
     shape: (usize, usize),
@@ -17,9 +17,9 @@ pub struct Tally {
     pub problems: Vec<String>,
 }
 
-impl Tally {
-    fn new(producers: u32, shape: (usize, usize)) -> Tally {
-        Tally { arrivals: vec![0; producers as usize], shape, elements: 0, problems: Vec::new() }
+impl Arrivals {
+    fn new(producers: u32, shape: (usize, usize)) -> Arrivals {
+        Arrivals { arrivals: vec![0; producers as usize], shape, elements: 0, problems: Vec::new() }
     }
 
     /// Gets until the queue closes, that is until every child has exited. Draining to
@@ -31,12 +31,12 @@ impl Tally {
         children: &mut [Child],
         producers: u32,
         n: usize,
-    ) -> Result<Tally> {
-        let mut tally = Tally::new(producers, (n, n));
+    ) -> Result<Arrivals> {
+        let mut arrivals = Arrivals::new(producers, (n, n));
         while let Some(parcel) = recv_unless_one_failed(gets, children)? {
-            tally.note(parcel);
+            arrivals.note(parcel);
         }
-        Ok(tally)
+        Ok(arrivals)
     }
 
     /// Opens a parcel from the queue and notes what came, printing one line per array.
