@@ -5,7 +5,7 @@
 //! does what the page says it does once changed, fails here.
 //!
 //! The copy holds only what the programs need (the top Cargo.toml and Cargo.lock,
-//! plumbing, test-support and the programs), with every solution applied at once:
+//! and every member but xtask and docs-check), with every solution applied at once:
 //! the exercises change different files. It is built once into its own target
 //! directory under this crate's test scratch folder, so the real programs' binaries
 //! are never replaced by changed ones.
@@ -93,7 +93,7 @@ fn copy_workspace(root: &Path, copy: &Path) -> Vec<String> {
     let members: Vec<String> = list
         .split(',')
         .map(|m| m.trim().trim_matches('"').to_owned())
-        .filter(|m| m.starts_with("examples-") || m == "plumbing" || m == "test-support")
+        .filter(|m| m != "xtask" && m != "docs-check")
         .collect();
     let listed: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
     let manifest = format!("{head}members = [{}]{tail}", listed.join(", "));

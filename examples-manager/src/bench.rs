@@ -4,8 +4,8 @@
 //! The tutorial's manager run: a server process creates n float64 ones, one new
 //! child is handed a proxy and asks for the sum (the tutorial's proxy could not
 //! read the shape, so the sum, which must be n, is its check), then the server is
-//! shut down. The run below is the lesson's own code: `with_server`, the `server`
-//! sub-command and a child doing `Job::Sum`, as in the `child-proxy` scene; the
+//! shut down. The run below is the lesson's own code: `with_server`, the server's
+//! `Task::Server` and a child doing `Task::Sum`, as in the `child-proxy` scene; the
 //! child reports its sum and the parent checks it.
 //!
 //! Two floors, each in one process with no child: `floor` only creates the ones;
@@ -15,14 +15,23 @@
 
 use std::time::Instant;
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
+use callback::StartCallingBack;
+use ipc_channel::ipc;
 use ndarray::Array1;
-use plumbing::bench;
-use plumbing::room::children_peak;
+use plumbing::{Process, bench};
 
-use crate::manager::{ChildHandle, FromChild, Job, with_server};
+use crate::Task;
+use crate::scenes::with_server;
 
 pub const METHODS: [&str; 3] = ["floor", "floor-manager", "manager"];
+
+/// `bench`: every method, each run in a fresh process. `given` says whether the
+/// scenes' --clients and --pause were given: bench refuses them.
+pub fn run(n: usize, args: &bench::BenchArgs, given: [bool; 2]) -> Result<()> {
+    bench::refuse_scene_flags(&[("--clients", given[0]), ("--pause", given[1])])?;
+    bench::run_methods(&METHODS, n as u64, args)
+}
 
 /// One run of `method`, timed by the protocol, in this fresh process.
 pub fn run_once(method: &str, n: usize) -> Result<()> {
@@ -52,20 +61,22 @@ fn manager(n: usize) -> Result<()> {
     let after = |step: &str| format!("after {:.3} s: {step}", start.elapsed().as_secs_f64());
     let (sum, mut steps) = with_server(n, |proxy| {
         let mut steps = vec![after("the server is up, its ones filled")];
-        let mut child = ChildHandle::start("child")?;
-        steps.push(after("the child is up and has called back"));
-        child.order(proxy, Job::Sum)?;
-        let FromChild::Summed(sum) = child.finish()? else {
-            bail!("the child reported something other than its sum");
-        };
+        let (report, reports) = ipc::channel()?;
+        let child =
+            Process::new(Task::Sum { proxy: proxy.clone(), report }).start_calling_back()?;
+        let summed = reports.recv().context("the child ended without reporting its sum");
+        let (sum, child_peak) = child.join_with(summed)?;
         steps.push(after("the child has its sum (computed in the server) and has exited"));
         // The protocol's `peak_child_mb` is the largest of all children: the
-        // server's, which holds the array. The only child waited for so far is the
-        // one that summed, so the children's peak right now is its own.
+        // server's, which holds the array.
+        let server_peak = proxy.peak_memory()?;
+        bench::report_peak_of_a_child(server_peak);
+        bench::report_peak_of_a_child(child_peak);
+        let mb = |bytes: u64| bytes / 1_000_000;
         steps.push(format!(
             "peak memory: server {} MB, child {} MB",
-            proxy.peak_memory()? / 1_000_000,
-            children_peak() / 1_000_000
+            mb(server_peak),
+            mb(child_peak)
         ));
         Ok((sum, steps))
     })?;

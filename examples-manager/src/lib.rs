@@ -19,7 +19,7 @@ use ipc_channel::ipc::{self, IpcBytesSender, IpcSender};
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 
-pub use server::serve;
+pub use server::{host, serve};
 
 /// Everything the server can do: one variant per operation, each carrying the
 /// sender on which the server answers (senders travel inside messages, so every

@@ -1,24 +1,22 @@
 //! examples-manager: a server process hosts the array; the parent and its children
-//! work on it through typed proxies, and the array itself never moves. The manager
-//! tutorial of the series, and the manager method of "Fastest Way To Share NumPy
-//! Array Between Processes".
-//!
-//! Each scene is one file in `scenes/`, to read beside the tutorial: hosted-sum,
-//! child-proxy, attribute, slice, then mutate, the series' common pattern. The
-//! manager itself is the library (`lib.rs`: the proxy and the requests; `server.rs`:
-//! the server's loop); `manager.rs` starts the server and the children. This file
-//! only reads the command line; `bench.rs` times the manager method.
+//! work on it through typed proxies, and the array itself never moves: the manager
+//! tutorial, and the manager method of "Fastest Way To Share NumPy Array Between
+//! Processes". Each scene is one file in `scenes/`; the manager itself is the library
+//! (`lib.rs`: the proxy and the requests; `server.rs`: the server). This file reads
+//! the command line: which scene runs, or which child's function.
 
 mod bench;
-mod manager;
 mod scenes;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use plumbing::bench::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
-use plumbing::children::as_child;
+use examples_manager::{Proxy, Request, host};
+use ipc_channel::ipc::{IpcReceiver, IpcSender};
+use plumbing::bench::{BenchArgs, DEFAULT_N};
 use plumbing::pause::PauseArg;
+use scenes::{child_proxy, mutate};
+use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
 #[command(
@@ -29,7 +27,7 @@ use plumbing::pause::PauseArg;
 )]
 struct Cli {
     #[command(subcommand)]
-    scene: Option<Scene>,
+    command: Option<Command>,
 
     /// Number of f64 elements the server hosts [default: 50000000 in hosted-sum, 100000000 in the other scenes and in bench]
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
@@ -43,7 +41,22 @@ struct Cli {
     pause: PauseArg,
 }
 
-#[derive(Subcommand, Clone, PartialEq)]
+#[derive(Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Scene(Scene),
+    /// Time the manager method the benchmark tutorial's way: a server hosts n ones, one
+    /// child sums them through a proxy; with the floors, one line each [default --n 100000000]
+    Bench(BenchArgs),
+    /// One timed run of one bench method, in a fresh process.
+    #[command(hide = true)]
+    BenchRun { method: String },
+    /// A child, which calls back on `socket` for its task (its parent starts it)
+    #[command(hide = true)]
+    Child { role: String, socket: String },
+}
+
+#[derive(Subcommand, Clone, Copy)]
 pub enum Scene {
     /// Sum on the server versus fetching a full copy and summing locally, both timed [default --n 50000000]
     HostedSum,
@@ -55,45 +68,53 @@ pub enum Scene {
     Slice,
     /// A child fills zeros through its proxy; then --clients children add 1 at once [default --n 100000000]
     Mutate,
-    /// Time the manager method the benchmark tutorial's way: a server hosts n ones, one
-    /// child sums them through a proxy; with the floors, one line each [default --n 100000000]
-    Bench(BenchArgs),
-    /// One timed run of one bench method, in a fresh process.
-    #[command(hide = true)]
-    BenchRun { method: String },
-    /// The server process (started by the parent).
-    #[command(hide = true)]
-    Server { len: usize, socket: String },
-    /// A child process (started by the parent).
-    #[command(hide = true)]
-    Child { label: String, socket: String },
+}
+
+/// What a child does: one variant per child function, with its arguments. They hold
+/// channel ends, which no command line carries, so the child calls back for its
+/// task: `Process::new(Task::...).start_calling_back()`.
+#[derive(Serialize, Deserialize)]
+pub enum Task {
+    /// The server: hosts `len` ones and answers what comes on `requests`
+    Server { len: usize, requests: IpcReceiver<Request> },
+    /// child-proxy's child: sums through its proxy; reports (sum, peak memory)
+    Sum { proxy: Proxy, report: IpcSender<(f64, u64)> },
+    /// mutate's first child: fills the hosted array with `value`
+    Fill { proxy: Proxy, value: f64 },
+    /// mutate's clients: add 1 to every element, a part at a time
+    AddOne { id: u64, proxy: Proxy },
 }
 
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
-        let clients = cli.clients.unwrap_or(4);
         let bench_len = || scenes::array_len(cli.n, DEFAULT_N, 1);
-        match cli.scene {
-            Some(Scene::Server { len, socket }) => {
-                as_child("server", || manager::server(len, &socket))
-            }
-            Some(Scene::Child { label, socket }) => scenes::child(&label, &socket),
-            Some(Scene::Bench(args)) => {
-                let pause = cli.pause.pause;
-                refuse_scene_flags(&[("--clients", cli.clients.is_some()), ("--pause", pause)])?;
-                run_methods(&bench::METHODS, bench_len()? as u64, &args)
-            }
-            Some(Scene::BenchRun { method }) => bench::run_once(&method, bench_len()?),
-            Some(scene) => {
-                cli.pause.apply()?;
-                scenes::run(&[scene], cli.n, clients)
-            }
+        let scenes = match cli.command {
             None => {
-                cli.pause.apply()?;
                 use Scene::*;
-                scenes::run(&[HostedSum, ChildProxy, Attribute, Slice, Mutate], cli.n, clients)
+                vec![HostedSum, ChildProxy, Attribute, Slice, Mutate]
             }
-        }
+            Some(Command::Scene(scene)) => vec![scene],
+            Some(Command::Bench(args)) => {
+                let given = [cli.clients.is_some(), cli.pause.pause];
+                return bench::run(bench_len()?, &args, given);
+            }
+            Some(Command::BenchRun { method }) => return bench::run_once(&method, bench_len()?),
+            Some(Command::Child { role, socket }) => {
+                return callback::as_child(&role, &socket, child);
+            }
+        };
+        cli.pause.apply()?;
+        scenes::run(&scenes, cli.n, cli.clients.unwrap_or(4))
     })
+}
+
+/// The child's side: the function its task names, with the task's arguments.
+fn child(task: Task) -> anyhow::Result<()> {
+    match task {
+        Task::Server { len, requests } => host(len, requests),
+        Task::Sum { proxy, report } => child_proxy::child(&proxy, &report),
+        Task::Fill { proxy, value } => mutate::fill(&proxy, value),
+        Task::AddOne { id, proxy } => mutate::add_one(id, &proxy),
+    }
 }

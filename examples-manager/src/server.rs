@@ -7,6 +7,17 @@ use ndarray::{Array1, Axis, s};
 
 use crate::{COPY_CHUNK, Request};
 
+/// The server process (`Task::Server`): makes the array, then serves until it is
+/// shut down or every proxy is gone. Python's manager process, with its registered
+/// type.
+pub fn host(len: usize, requests: IpcReceiver<Request>) -> anyhow::Result<()> {
+    // Ones made the way numpy's `ones` makes a large array, on 2 MiB pages.
+    let array = Array1::from_vec(plumbing::bench::ones(len));
+    plumbing::show_memory("server", &array); // the only process that holds the array
+    serve(array, requests);
+    Ok(())
+}
+
 /// The server's loop: the only code that ever touches the array.
 ///
 /// Requests from every client arrive on one channel and are applied one at a time,

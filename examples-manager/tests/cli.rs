@@ -123,14 +123,15 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Outcome {
     Run::start(args, env).finish()
 }
 
-/// Pids of live processes whose environment holds our marker (and match `arg`, if given).
-fn marked_pids(marker: &str, arg: Option<&str>) -> Vec<u32> {
+/// Pids of live processes whose environment holds our marker (and, if given, whose
+/// role is `role`: `examples-manager child ROLE SOCKET`).
+fn marked_pids(marker: &str, role: Option<&str>) -> Vec<u32> {
     processes_with(marker)
         .into_iter()
         .filter(|pid| {
-            let Some(arg) = arg else { return true };
+            let Some(role) = role else { return true };
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            cmdline.split(|&b| b == 0).any(|a| a == arg.as_bytes())
+            cmdline.split(|&b| b == 0).nth(2) == Some(role.as_bytes())
         })
         .map(|pid| pid as u32)
         .collect()
@@ -305,13 +306,14 @@ fn failing_server_is_reported() {
 #[test]
 fn server_killed_mid_scene_is_reported_promptly() {
     let run = Run::start(&["hosted-sum", "--n", "1000"], &[("EXAMPLES_SERVER_FAULT", "sleep")]);
-    let line = run.wait_for_line("parent: the server (process ");
-    let pid: u32 = line
-        .split("(process ")
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .and_then(|pid| pid.parse().ok())
-        .expect("the server's pid");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if let Some(&pid) = marked_pids(&run.marker, Some("server")).first() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the server never appeared");
+        thread::sleep(Duration::from_millis(20));
+    };
     // The parent is now waiting for its first answer from a server that sleeps.
     thread::sleep(Duration::from_millis(200));
     let killed_at = Instant::now();
@@ -322,7 +324,7 @@ fn server_killed_mid_scene_is_reported_promptly() {
     assert!(
         outcome
             .stderr
-            .contains("error: the server process was killed by signal 9 (SIGKILL): the server did not answer `sum`"),
+            .contains("error: the server process was killed by signal 9 (SIGKILL): the server did not answer `shape`"),
         "stderr: {}",
         outcome.stderr
     );

@@ -157,7 +157,13 @@ const CHILD_PEAK_PREFIX: &str = "child peak_mb=";
 /// Called by a method's child process just before it exits: reports its own peak
 /// resident memory to the driver.
 pub fn report_child_peak() {
-    println!("{CHILD_PEAK_PREFIX}{}", own_peak_mb());
+    report_peak_of_a_child(crate::room::peak());
+}
+
+/// Reports a child's peak resident memory in bytes, as the child measured it
+/// itself, for a child that cannot print on the run's output (a server, say).
+pub fn report_peak_of_a_child(bytes: u64) {
+    println!("{CHILD_PEAK_PREFIX}{}", bytes / 1_000_000);
 }
 
 /// The run's figures. `peak_child_mb` here is the kernel's figure for the children,

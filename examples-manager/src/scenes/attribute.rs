@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, ensure};
 use examples_manager::Proxy;
 
-use crate::manager::with_server;
+use crate::scenes::with_server;
 
 /// The parent: the shape, the sum, and the price of one round trip.
 pub fn parent(len: usize) -> Result<()> {

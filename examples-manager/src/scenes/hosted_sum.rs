@@ -8,7 +8,7 @@ use anyhow::{Result, ensure};
 use plumbing::room::peak;
 use plumbing::show::size;
 
-use crate::manager::with_server;
+use crate::scenes::with_server;
 
 /// The parent: both sums, side by side.
 pub fn parent(len: usize) -> Result<()> {

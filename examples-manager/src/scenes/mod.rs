@@ -1,5 +1,6 @@
-//! The scenes, one file each, in the tutorial's order, and the child process's
-//! dispatch to the job its parent gives it.
+//! The scenes, one file each, in the tutorial's order, and what they share: the
+//! server started and stopped around a scene, the sizes they check first, and the
+//! name each child goes by.
 
 pub mod attribute;
 pub mod child_proxy;
@@ -7,11 +8,15 @@ pub mod hosted_sum;
 pub mod mutate;
 pub mod slice;
 
-use anyhow::Result;
-use plumbing::room;
+use std::time::Duration;
 
-use crate::Scene;
-use crate::manager::Job;
+use anyhow::Result;
+use callback::StartCallingBack;
+use examples_manager::{Proxy, ServerGone};
+use ipc_channel::ipc;
+use plumbing::{Process, room};
+
+use crate::{Scene, Task};
 
 /// The tutorial's sizes: 50,000,000 f64 for the timing example, 100,000,000 for the others.
 const HOSTED_SUM_N: u64 = 50_000_000;
@@ -49,7 +54,7 @@ pub fn run(scenes: &[Scene], n: Option<u64>, clients: u64) -> Result<()> {
                 );
                 slice::parent(array_len(n, N, 1)?)?;
             }
-            _ => {
+            Scene::Mutate => {
                 println!(
                     "=== mutate: a child's writes through its proxy are seen by the parent; clients at once lose nothing ==="
                 );
@@ -60,15 +65,41 @@ pub fn run(scenes: &[Scene], n: Option<u64>, clients: u64) -> Result<()> {
     Ok(())
 }
 
-/// The hidden `child` sub-command: a child called `label` does the job it is given.
-pub fn child(label: &str, socket: &str) -> Result<()> {
-    plumbing::children::as_child(label, || {
-        crate::manager::child(socket, |label, proxy, job| match job {
-            Job::Sum => child_proxy::child(label, proxy),
-            Job::Fill(value) => mutate::fill(label, proxy, value),
-            Job::AddOne => mutate::add_one(label, proxy),
-        })
-    })
+/// Starts a server process hosting `len` ones, lets `scene` use it through a proxy,
+/// then shuts it down and waits for it: the tutorial's `with CustomManager() as
+/// manager:`. If anything fails, the error says how the server ended (if it did),
+/// and the server is killed and reaped when it is dropped.
+pub fn with_server<T>(len: usize, scene: impl FnOnce(&Proxy) -> Result<T>) -> Result<T> {
+    // The request channel: its receiving end goes to the server in its task, and the
+    // sending end becomes our proxy. Every client's proxy is a clone of it.
+    let (requests, incoming) = ipc::channel()?;
+    let task = Task::Server { len, requests: incoming };
+    let mut server = Process::new(task).label("the server process").start_calling_back()?;
+    let proxy = Proxy::new(requests);
+    // The server answers once it has made the array and serves.
+    proxy.shape().map_err(|err| server.explain(err, true))?;
+    println!("parent: the server (process {}) hosts ones of shape [{len}]", server.pid());
+    let value = scene(&proxy).map_err(|err| {
+        // A child may have failed because the server died: if the server no longer
+        // answers, how it ended is the story.
+        let gone = err.downcast_ref::<ServerGone>().is_some()
+            || !proxy.answers_within(Duration::from_secs(1));
+        server.explain(err, gone)
+    })?;
+    proxy.shutdown().map_err(|err| server.explain(err, true))?;
+    server.join()?;
+    Ok(value)
+}
+
+/// The name each child goes by in its own lines and errors.
+impl callback::Task for Task {
+    fn role(&self) -> String {
+        match self {
+            Task::Server { .. } => "server".into(),
+            Task::AddOne { id, .. } => format!("child {id}"),
+            Task::Sum { .. } | Task::Fill { .. } => "child".into(),
+        }
+    }
 }
 
 /// The length of a scene's array: `--n` or the scene's default. Refused before

@@ -4,9 +4,12 @@
 //! a time, with no lock.
 
 use anyhow::{Result, ensure};
+use callback::StartCallingBack;
 use examples_manager::Proxy;
+use plumbing::{Process, join_all};
 
-use crate::manager::{ChildHandle, FromChild, Job, with_server};
+use crate::Task;
+use crate::scenes::with_server;
 
 /// Each adding client walks the array in this many requests, so that requests from
 /// different clients interleave at the server.
@@ -15,23 +18,16 @@ const ADD_REQUESTS: usize = 100;
 /// The parent: a child's zeros, then `clients` children adding at once.
 pub fn parent(len: usize, clients: u64) -> Result<()> {
     let (after_fill, min, max, total) = with_server(len, |proxy| {
-        let mut child = ChildHandle::start("child")?;
-        child.order(proxy, Job::Fill(0.0))?;
-        child.finish()?;
+        // Each child gets a clone of our proxy: one more sender into the same server.
+        let fill = Task::Fill { proxy: proxy.clone(), value: 0.0 };
+        Process::new(fill).start_calling_back()?.join()?;
         let after_fill = proxy.sum()?;
         println!("parent: sum through my proxy after the child's fill: {after_fill}");
 
-        let team: Result<Vec<_>> =
-            (1..=clients).map(|i| ChildHandle::start(&format!("child {i}"))).collect();
-        let mut team = team?;
-        // Orders go out only once every client is up, so their requests really
-        // interleave at the server instead of one client running after another.
-        for client in &mut team {
-            client.order(proxy, Job::AddOne)?;
-        }
-        for client in team {
-            client.finish()?;
-        }
+        // The clients at once: each starts adding as soon as it has its proxy.
+        let add = |id| Process::new(Task::AddOne { id, proxy: proxy.clone() });
+        let team: Result<Vec<_>> = (1..=clients).map(|id| add(id).start_calling_back()).collect();
+        join_all(team?)?;
         let (min, max) = proxy.min_max()?;
         let total = proxy.sum()?;
         let first = proxy.slice(0, len.min(10))?;
@@ -55,22 +51,22 @@ pub fn parent(len: usize, clients: u64) -> Result<()> {
 }
 
 /// A child's fill: every element set to `value`, through its proxy.
-pub fn fill(label: &str, proxy: &Proxy, value: f64) -> Result<FromChild> {
+pub fn fill(proxy: &Proxy, value: f64) -> Result<()> {
     proxy.fill(value)?;
     let len: usize = proxy.shape()?.iter().product();
-    println!("{label}: filled all {len} elements with {value} through my proxy");
+    println!("child: filled all {len} elements with {value} through my proxy");
     let first = proxy.slice(0, len.min(10))?;
-    println!("{label}: first {} values: {first:?}", first.len());
-    Ok(FromChild::Done)
+    println!("child: first {} values: {first:?}", first.len());
+    Ok(())
 }
 
 /// A client's add: 1 added to every element, a part at a time.
-pub fn add_one(label: &str, proxy: &Proxy) -> Result<FromChild> {
+pub fn add_one(id: u64, proxy: &Proxy) -> Result<()> {
     let len: usize = proxy.shape()?.iter().product();
     let step = len.div_ceil(ADD_REQUESTS);
     for start in (0..len).step_by(step) {
         proxy.add(start, (start + step).min(len), 1.0)?; // data_proxy[start:end] += 1
     }
-    println!("{label}: added 1 to all {len} elements, {step} at a time");
-    Ok(FromChild::Done)
+    println!("child {id}: added 1 to all {len} elements, {step} at a time");
+    Ok(())
 }

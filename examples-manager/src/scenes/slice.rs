@@ -4,7 +4,7 @@
 
 use anyhow::{Result, ensure};
 
-use crate::manager::with_server;
+use crate::scenes::with_server;
 
 /// The parent: the first values, and the server's word on all the others.
 pub fn parent(len: usize) -> Result<()> {
