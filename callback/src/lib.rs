@@ -23,7 +23,6 @@
 //!   binding the socket somewhere else. Both are refused first with a clear message,
 //!   and the sockets go into a registered directory of the run's own.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -32,10 +31,8 @@ use anyhow::{Context, Result, bail, ensure};
 use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
 use ipc_channel::{IpcError, TryRecvError};
 use nix::sys::stat::{Mode, umask};
-use nix::sys::wait::WaitStatus;
-use nix::unistd::{AccessFlags, access};
-use plumbing::process::{Args, Child, describe};
-use plumbing::{Process, args};
+use plumbing::Word;
+use plumbing::{Child, Process, args};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -43,6 +40,11 @@ use serde::de::DeserializeOwned;
 pub trait Task: Serialize + DeserializeOwned + Send + 'static {
     /// The child's name in its own lines and errors: "server", "child", "child 2".
     fn role(&self) -> String;
+
+    /// Its name in the parent's messages: "the server process".
+    fn label(&self) -> String {
+        "the child process".into()
+    }
 }
 
 /// `.start_calling_back()`, the one option of `Process` for such a task.
@@ -54,16 +56,18 @@ pub trait StartCallingBack {
 
 impl<T: Task> StartCallingBack for Process<T> {
     fn start_calling_back(self) -> Result<Child> {
-        let (task, label) = self.into_parts();
+        let task = self.into_task();
+        let label = task.label();
         check_temp_dir()?;
         let (server, socket) = IpcOneShotServer::<IpcSender<T>>::new()
             .context("cannot open a socket for a child to call back on")?;
-        let call_back = CallBack { role: task.role(), socket: socket.clone() };
-        let mut child = Process::new(call_back).label(&label).start()?;
+        let call_back =
+            CallBack { role: task.role(), socket: socket.clone(), label: label.clone() };
+        let mut child = Process::new(call_back).start()?;
         let tasks = accept(&mut child, server, &socket, &label)?;
         tasks.send(task).map_err(|err| {
             let err = anyhow::Error::new(err).context(format!("{label} went away before its task"));
-            child.explain(err, true)
+            explain(&mut child, err, true)
         })?;
         Ok(child)
     }
@@ -73,11 +77,16 @@ impl<T: Task> StartCallingBack for Process<T> {
 struct CallBack {
     role: String,
     socket: String,
+    label: String,
 }
 
 impl plumbing::Task for CallBack {
-    fn args(&self) -> Args {
+    fn args(&self) -> Vec<Word> {
         args![self.role, self.socket]
+    }
+
+    fn label(&self) -> String {
+        self.label.clone()
     }
 }
 
@@ -102,13 +111,13 @@ fn accept<T: Task>(
                 let _ = acceptor.join();
                 let (_, tasks) = result
                     .with_context(|| format!("{label} did not call back properly"))
-                    .map_err(|err| child.explain(err, true))?;
+                    .map_err(|err| explain(child, err, true))?;
                 return Ok(tasks);
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => bail!("the thread accepting {label} vanished"),
         }
-        if let Some(status) = child.try_join()? {
+        if let Some(ended) = child.ended()? {
             // It may have connected just before it ended: let the acceptor finish.
             if let Ok(Ok((_, tasks))) = accepted.recv_timeout(Duration::from_millis(500)) {
                 let _ = acceptor.join();
@@ -118,13 +127,10 @@ fn accept<T: Task>(
             // it the socket's directory.
             drop(IpcSender::<IpcSender<T>>::connect(socket.to_owned()));
             let _ = acceptor.join();
-            let how = match status {
-                WaitStatus::Exited(_, code) => {
-                    format!("failed before connecting: exit status {code}")
-                }
-                other => format!("{} before connecting", describe(other)),
-            };
-            bail!("{label} {how}");
+            match ended {
+                Err(err) => bail!("{err:#}, before it called back"),
+                Ok(()) => bail!("{label} ended before it called back"),
+            }
         }
     }
 }
@@ -138,14 +144,14 @@ pub fn as_child<T: Task>(
 ) -> Result<()> {
     let call_back = || {
         #[cfg(feature = "test-faults")]
-        plumbing::faults::before_calling_back(role);
+        test_faults::before_calling_back(role);
         let (tasks, incoming) = ipc::channel::<T>()?;
         let parent = IpcSender::<IpcSender<T>>::connect(socket.to_owned())
             .context("could not connect to the parent")?;
         parent.send(tasks).context("could not call back to the parent")?;
         incoming.recv().context("the parent went away before sending the task")
     };
-    plumbing::process::as_child_calling_back(role, call_back, run)
+    plumbing::as_child_calling_back(role, call_back, run)
 }
 
 /// `queue.get()` from a queue that several children put on, which also gives up as
@@ -173,54 +179,11 @@ where
             Err(TryRecvError::Empty) => {}
         }
         for child in children.iter_mut() {
-            if let Some(status) = child.try_join()? {
-                child.check(status)?;
+            if let Some(ended) = child.ended()? {
+                ended?;
             }
         }
     }
-}
-
-/// `join()` for every child, with the parent's own `outcome` of its talk with them;
-/// a child's failure is reported before the parent's own.
-///
-/// When a child dies, the parent only sees a symptom (a closed queue, a broken
-/// send); the child's exit status is the real story. When `outcome` failed, the
-/// children get a moment to finish dying, and whatever still runs after that is
-/// killed (it may be stuck putting to us), so this never hangs on a broken talk.
-///
-/// Call it while the parent's receiving ends are still open: a healthy child stuck
-/// in a send then stays stuck and is killed, not blamed. Closing them first would
-/// make its send fail, and its exit status 1 could hide the child that really failed.
-///
-/// Returns the outcome and the longest time a child ran, from start to exit.
-pub fn join_all_with<T>(children: Vec<Child>, outcome: Result<T>) -> Result<(T, Duration)> {
-    let limit = match outcome {
-        Ok(_) => None,
-        Err(_) => Some(Instant::now() + Duration::from_secs(2)),
-    };
-    let count = children.len();
-    let (mut failures, mut longest) = (Vec::new(), Duration::ZERO);
-    for mut child in children {
-        let status = loop {
-            match child.try_join()? {
-                Some(status) => break Some(status),
-                None if limit.is_some_and(|limit| Instant::now() > limit) => break None,
-                None => std::thread::sleep(Duration::from_millis(2)),
-            }
-        };
-        longest = longest.max(child.running_time());
-        // None: still running after the moment it was given; dropping it kills it.
-        if let Some(Err(err)) = status.map(|status| child.check(status)) {
-            failures.push(err);
-        }
-    }
-    if let Some(first) = failures.first() {
-        if failures.len() > 1 {
-            bail!("{first:#} ({} of {count} children failed)", failures.len());
-        }
-        bail!("{first:#}");
-    }
-    Ok((outcome?, longest))
 }
 
 /// ipc-channel makes each socket's directory in TMPDIR, itself, at a moment we
@@ -229,35 +192,64 @@ pub fn join_all_with<T>(children: Vec<Child>, outcome: Result<T>) -> Result<(T, 
 /// run, and by the watchdog after a SIGKILL), and TMPDIR points into it: every
 /// socket directory lands inside.
 ///
-/// The problems ipc-channel would have with a TMPDIR it cannot use (see the module's
-/// documentation) are refused here with a clear message first. Everything it makes
-/// gets a umask of 077: under the usual 022 every user could list the directories.
-/// (These programs make no other files after this, so nothing else changes.)
+/// What ipc-channel could not use (see the module's documentation) is refused here
+/// with one clear line. Everything it makes gets a umask of 077: under the usual 022
+/// every user could list the directories. (These programs make no other files after
+/// this, so nothing else changes.)
 fn check_temp_dir() -> Result<()> {
-    static RUN_DIR: OnceLock<PathBuf> = OnceLock::new();
+    // Kept until the end of the run, when the plumbing removes what it still lists.
+    static RUN_DIR: OnceLock<plumbing::Made> = OnceLock::new();
     if RUN_DIR.get().is_some() {
         return Ok(());
     }
     umask(Mode::from_bits_truncate(0o077));
-    let dir = std::env::temp_dir();
-    // We add "/exr-XXXXXXXX" (13 bytes) and ipc-channel "/.tmpXXXXXX/socket" (18).
+    let run_dir = plumbing::Made::scratch_dir("exr-")?; // says so if TMPDIR is unusable
+    let path = run_dir.path();
+    let Some(text) = path.to_str().filter(|text| !text.contains('\n')) else {
+        bail!("TMPDIR {path:?} is no plain text; its sockets need a path that is");
+    };
+    // ipc-channel adds "/.tmpXXXXXX/socket" (18 bytes); a socket address holds 107.
     ensure!(
-        dir.as_os_str().len() + 13 + 18 <= 107,
+        text.len() + 18 <= 107,
         "TMPDIR {} is too long for the path of a Unix socket in it; use one of at most 76 bytes",
-        dir.display()
+        path.parent().unwrap_or(path).display()
     );
-    let is_dir = std::fs::metadata(&dir).is_ok_and(|meta| meta.is_dir());
-    ensure!(
-        is_dir && access(&dir, AccessFlags::W_OK | AccessFlags::X_OK).is_ok(),
-        "TMPDIR {} is not a directory this program can write in (its sockets go there)",
-        dir.display()
-    );
-    let run_dir = plumbing::cleanup::ScratchDir::new("exr-")?.keep_for_the_run();
     // SAFETY: set_var must not race with another thread reading the environment.
     // This runs on the main thread; the plumbing's other threads (the cleanup thread
-    // waiting for a signal, the pause thread reading standard input) never read it,
+    // waiting for a signal, the pause thread polling its children) never read it,
     // and no acceptor thread exists yet: they start only after this first check.
-    unsafe { std::env::set_var("TMPDIR", &run_dir) };
+    unsafe { std::env::set_var("TMPDIR", path) };
     let _ = RUN_DIR.set(run_dir);
     Ok(())
+}
+
+/// Adds to `err` how `child` ended, if it has or is about to.
+///
+/// An error seen through a channel only says "closed" or "broken pipe"; the exit
+/// status says why (killed by SIGKILL, say). A process that is ending has no status
+/// yet for a moment, and under load that moment can last: so wait for it, up to 2 s,
+/// while the kernel marks it as exiting or `closed` says its end of a channel
+/// closed, which it does only on its way out. A child that runs normally is not
+/// waited for: the error is not about it.
+pub fn explain(child: &mut Child, err: anyhow::Error, closed: bool) -> anyhow::Error {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match child.ended() {
+            Ok(Some(Err(ended))) => return err.context(format!("{ended:#}")),
+            Ok(None) if (closed || is_exiting(child.pid())) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            _ => return err,
+        }
+    }
+}
+
+/// Whether the kernel has begun to end process `pid`: it marks the process
+/// PF_EXITING (bit 0x4 of the flags, field 9 of /proc/<pid>/stat) before it
+/// closes the process's files.
+fn is_exiting(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Field 2, the name in parentheses, may hold spaces: count from its end.
+    let flags = stat.rsplit_once(')').and_then(|(_, fields)| fields.split_whitespace().nth(6));
+    flags.and_then(|flags| flags.parse::<u64>().ok()).is_some_and(|flags| flags & 0x4 != 0)
 }

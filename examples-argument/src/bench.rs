@@ -8,10 +8,11 @@
 //! format (`wire.rs`) into a spawned child's input, with one difference said at
 //! `send_lending`: the bench lends its pages to the pipe, a scene writes them.
 
-use std::process::ChildStdin;
+use std::fs::File;
 
 use anyhow::{Result, bail, ensure};
-use plumbing::{Process, bench};
+use bench_protocol as bench;
+use plumbing::{HandOver, Process};
 
 use crate::{Task, wire};
 
@@ -28,12 +29,12 @@ pub fn run_once(method: &str, n: usize) -> Result<()> {
 }
 
 fn inherit(n: usize) -> Result<()> {
-    let data = bench::ones(n);
+    let data = plumbing::arrays::ones(n);
     // SAFETY: a bench run starts no thread of its own; see plumbing::fork.
     let child = unsafe {
         plumbing::fork(|| {
             check_length(data.len(), n)?;
-            bench::report_child_peak();
+            bench::report_child_peak(plumbing::memory::peak());
             Ok(())
         })
     }?;
@@ -42,9 +43,11 @@ fn inherit(n: usize) -> Result<()> {
 }
 
 fn argument(n: usize) -> Result<()> {
-    let data = bench::ones(n);
-    let mut child = Process::new(Task::Bench { values: n }).stdin_piped().start()?;
-    let sent = send_lending(child.stdin()?, &data);
+    let data = plumbing::arrays::ones(n);
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let child = Process::new(Task::Bench { values: n, data: HandOver::from(&read_end) }).start()?;
+    drop(read_end);
+    let sent = send_lending(File::from(write_end), &data);
     child.join_with(sent)
 }
 
@@ -56,19 +59,19 @@ fn argument(n: usize) -> Result<()> {
 /// would then be the source of the child's "copy" until the child has read it,
 /// and a change to the parent's array would travel too. Here nothing writes to
 /// `data`, and the caller waits for the child before dropping it.
-fn send_lending(mut pipe: ChildStdin, data: &[f64]) -> Result<()> {
+fn send_lending(mut pipe: File, data: &[f64]) -> Result<()> {
     wire::widen_pipe(&pipe);
     // The protocol's array is one-dimensional: it travels as a single row.
     wire::write_header(&mut pipe, (1, data.len()))?;
-    bench::lend_to_pipe(&pipe, plumbing::bytes::as_bytes(data))
+    bench::lend_to_pipe(&pipe, plumbing::arrays::as_bytes(data))
     // Dropping `pipe` closes it: the child's end of input.
 }
 
 /// The child of the `argument` method: deserialize, check the length, exit.
-pub fn child(n: usize) -> Result<()> {
-    let data = wire::receive(std::io::stdin().lock())?;
+pub fn child(n: usize, data: HandOver) -> Result<()> {
+    let data = wire::receive(File::from(data.take()?))?;
     check_length(data.len(), n)?;
-    bench::report_child_peak();
+    bench::report_child_peak(plumbing::memory::peak());
     Ok(())
 }
 

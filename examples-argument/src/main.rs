@@ -14,10 +14,10 @@ mod wire;
 
 use std::process::ExitCode;
 
+use bench_protocol::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
 use clap::{Parser, Subcommand};
-use plumbing::bench::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
-use plumbing::pause::PauseArg;
-use plumbing::{args, as_child, process::Args, room};
+use plumbing::PauseArg;
+use plumbing::{HandOver, Word, args, as_child, memory};
 
 /// Share an (n, n) array of ones with a child process through its argument.
 ///
@@ -69,22 +69,22 @@ pub enum Scene {
 
 /// What a child of this program does: one variant per child function, with its
 /// arguments. A parent starts one with `Process::new(Task::...)`; the child gets
-/// it as its command line (`examples-argument child argument`), written by `args`.
+/// it as its command line (`examples-argument child argument 4`), written by `args`.
 /// (A field may not share its name with a flag above, such as `n`: clap would read
 /// them as one.)
 #[derive(Subcommand, Debug)]
 pub enum Task {
-    /// `argument`'s child; the array itself comes on its standard input
-    Argument,
-    /// The bench's `argument` child, which receives this many values
-    Bench { values: usize },
+    /// `argument`'s child; the array itself comes down the pipe `data`
+    Argument { data: HandOver },
+    /// The bench's `argument` child, which receives this many values from `data`
+    Bench { values: usize, data: HandOver },
 }
 
 impl plumbing::Task for Task {
-    fn args(&self) -> Args {
+    fn args(&self) -> Vec<Word> {
         match self {
-            Task::Argument => args!["argument"],
-            Task::Bench { values } => args!["bench", values],
+            Task::Argument { data } => args!["argument", data],
+            Task::Bench { values, data } => args!["bench", values, data],
         }
     }
 }
@@ -95,23 +95,24 @@ const TUTORIAL_N: u64 = 10_000;
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
+        cli.pause.apply();
         let n = cli.n.unwrap_or(TUTORIAL_N);
         // The bench's array is 1-D: its --n counts values, the parent's and the child's.
         let bench_n = || {
             let n = cli.n.unwrap_or(DEFAULT_N);
-            room::array_len(n, Some(n), size_of::<f64>(), 2, "the parent's and the child's")
+            memory::array_len(n, Some(n), size_of::<f64>(), 2, "the parent's and the child's")
         };
         match cli.command {
-            None => scenes::run(&[Scene::Argument, Scene::Inherit], n, cli.pause),
-            Some(Command::Scene(scene)) => scenes::run(&[scene], n, cli.pause),
+            None => scenes::run(&[Scene::Argument, Scene::Inherit], n),
+            Some(Command::Scene(scene)) => scenes::run(&[scene], n),
             Some(Command::Bench(args)) => {
                 refuse_scene_flags(&[("--pause", cli.pause.pause)])?;
                 run_methods(&bench::METHODS, bench_n()? as u64, &args)
             }
             Some(Command::BenchRun { method }) => bench::run_once(&method, bench_n()?),
             Some(Command::Child(task)) => as_child("child", || match task {
-                Task::Argument => scenes::argument::child(std::io::stdin()),
-                Task::Bench { values } => bench::child(values),
+                Task::Argument { data } => scenes::argument::child(data),
+                Task::Bench { values, data } => bench::child(values, data),
             }),
         }
     })

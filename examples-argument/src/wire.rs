@@ -16,15 +16,15 @@
 //! The sender writes the values straight from its array into the pipe, and the
 //! receiver reads them straight into its new array: no serialized copy of the whole
 //! array exists on either side. The kernel copies the bytes into the pipe and the
-//! child's `read` copies them out: two copies in all, but for the first 8 KiB, which
-//! pass through the buffer of the child's locked standard input with the header.
+//! child's `read` copies them out: two copies in all. (The header bincode reads a
+//! few bytes at a time; the values in as few `read`s as the pipe allows.)
 
+use std::fs::File;
 use std::io::{Read, Write};
-use std::process::ChildStdin;
 
 use anyhow::{Context, Result, ensure};
 use ndarray::Array2;
-use plumbing::bytes::{as_bytes, as_bytes_mut, read_up_to};
+use plumbing::arrays::{as_bytes, as_bytes_mut, read_up_to};
 use serde::{Deserialize, Serialize};
 
 /// The values are sent as they lie in memory, which is little-endian only on a
@@ -43,9 +43,9 @@ pub fn wire_format() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
-/// The parent's side of `pickle.dumps`, straight into the child's input. Closing the
+/// The parent's side of `pickle.dumps`, straight into the child's pipe. Closing the
 /// pipe at the end is the child's end of input. Returns the bytes sent.
-pub fn send(mut pipe: ChildStdin, data: &Array2<f64>) -> Result<usize> {
+pub fn send(mut pipe: File, data: &Array2<f64>) -> Result<usize> {
     widen_pipe(&pipe);
     write_array(&mut pipe, data)
 }
@@ -83,7 +83,7 @@ pub fn receive(mut input: impl Read) -> Result<Array2<f64>> {
     // Fresh zero pages, asked to be 2 MiB (huge) pages as numpy does for a large
     // array: the kernel hands them out while `read` copies into them, about 400
     // page faults for 800 MB instead of 195,000.
-    let mut values = plumbing::bench::try_zeros(len)?;
+    let mut values = plumbing::arrays::zeros(len)?;
     let bytes = as_bytes_mut(&mut values);
     let (got, _) = read_up_to(&mut input, bytes).context("reading the values")?;
     ensure!(got == bytes.len(), "the values ended after {got} of {} bytes", bytes.len());

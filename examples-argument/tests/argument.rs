@@ -104,14 +104,17 @@ fn inherit_scene_the_forked_child_writes_its_own_pages() {
     assert!(output.status.success(), "stderr: {}", stderr(&output));
     assert!(out.contains("=== inherit:"), "{out}");
     assert!(out.contains("child:   [0.0, 0.0, 0.0, 0.0, 0.0]"), "{out}");
-    // 300 x 300 f64 is 720 KB: the child's writes copy at least that many pages.
-    let pages: u64 = out
+    // 300 x 300 f64 is 720 KB: the child's writes copy at least that many pages, and
+    // the kernel's count (pagemap) is exactly the pages the changed values lie on.
+    assert!(out.contains("child: it changed 90000 values (720000 bytes, "), "{out}");
+    let pages: Vec<u64> = out
         .lines()
-        .find_map(|l| l.strip_prefix("child: filling zeros made the kernel copy "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|count| count.parse().ok())
+        .find_map(|l| l.strip_prefix("child:   which lie on "))
+        .map(|rest| rest.split(' ').filter_map(|word| word.parse().ok()).collect())
         .unwrap_or_else(|| panic!("no page count in: {out}"));
-    assert!(pages >= 720_000 / 4096, "only {pages} pages copied: {out}");
+    assert!(pages.len() == 2 && pages[0] == pages[1], "{pages:?}: {out}");
+    assert!(pages[0] >= 720_000 / 4096, "only {pages:?} pages copied: {out}");
+    assert!(out.contains("; the kernel copied those "), "{out}");
     assert!(
         out.contains("verdict: copy-on-write: the parent still sees 1.0 in all 90000 elements"),
         "{out}"

@@ -115,15 +115,16 @@ fn more_bad_input_is_one_clear_error() {
     }
 }
 
-/// The child's half started by hand, with no parent of ours and nothing on its
-/// input: it reads no array, says so in one line, and changes nothing.
+/// The child's half started by hand, with no parent of ours and no pipe handed
+/// over: it reads no array, says so in one line, and changes nothing.
 #[test]
 fn a_child_started_by_hand_does_nothing_but_say_why() {
-    let outcome =
-        Launch::new(BIN, "examples-argument-faults", &["child", "argument"]).start().finish();
+    let outcome = Launch::new(BIN, "examples-argument-faults", &["child", "argument", "250"])
+        .start()
+        .finish();
     assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
     assert!(
-        outcome.stderr.contains("child: error: could not read the array from the parent"),
+        outcome.stderr.contains("child: error: descriptor 250 is not open in the child"),
         "{}",
         outcome.stderr
     );

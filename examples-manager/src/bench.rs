@@ -16,10 +16,11 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
+use bench_protocol as bench;
 use callback::StartCallingBack;
 use ipc_channel::ipc;
 use ndarray::Array1;
-use plumbing::{Process, bench};
+use plumbing::Process;
 
 use crate::Task;
 use crate::scenes::with_server;
@@ -46,7 +47,7 @@ pub fn run_once(method: &str, n: usize) -> Result<()> {
 /// What the manager run computes, without its processes: ones, then their sum,
 /// with the same `sum` the server's `serve` uses.
 fn floor_manager(n: usize) -> Result<()> {
-    let array = Array1::from_vec(bench::ones(n));
+    let array = Array1::from_vec(plumbing::arrays::ones(n));
     check_sum(std::hint::black_box(&array).sum(), n)
 }
 
@@ -70,8 +71,8 @@ fn manager(n: usize) -> Result<()> {
         // The protocol's `peak_child_mb` is the largest of all children: the
         // server's, which holds the array.
         let server_peak = proxy.peak_memory()?;
-        bench::report_peak_of_a_child(server_peak);
-        bench::report_peak_of_a_child(child_peak);
+        bench::report_child_peak(server_peak);
+        bench::report_child_peak(child_peak);
         let mb = |bytes: u64| bytes / 1_000_000;
         steps.push(format!(
             "peak memory: server {} MB, child {} MB",

@@ -10,11 +10,11 @@ mod scenes;
 
 use std::process::ExitCode;
 
+use bench_protocol::{BenchArgs, DEFAULT_N};
 use clap::{Parser, Subcommand};
 use examples_manager::{Proxy, Request, host};
 use ipc_channel::ipc::{IpcReceiver, IpcSender};
-use plumbing::bench::{BenchArgs, DEFAULT_N};
-use plumbing::pause::PauseArg;
+use plumbing::PauseArg;
 use scenes::{child_proxy, mutate};
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +88,7 @@ pub enum Task {
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
+        cli.pause.apply();
         let bench_len = || scenes::array_len(cli.n, DEFAULT_N, 1);
         let scenes = match cli.command {
             None => {
@@ -104,7 +105,6 @@ fn main() -> ExitCode {
                 return callback::as_child(&role, &socket, child);
             }
         };
-        cli.pause.apply()?;
         scenes::run(&scenes, cli.n, cli.clients.unwrap_or(4))
     })
 }

@@ -12,8 +12,9 @@ use crate::{COPY_CHUNK, Request};
 /// type.
 pub fn host(len: usize, requests: IpcReceiver<Request>) -> anyhow::Result<()> {
     // Ones made the way numpy's `ones` makes a large array, on 2 MiB pages.
-    let array = Array1::from_vec(plumbing::bench::ones(len));
-    plumbing::show_memory("server", &array); // the only process that holds the array
+    let array = Array1::from_vec(plumbing::arrays::ones(len));
+    plumbing::memory::show_memory("server", &array); // the only process that holds the array
+    plumbing::pause_here(&array); // --pause: look at it from another terminal
     serve(array, requests);
     Ok(())
 }
@@ -61,7 +62,7 @@ pub fn serve(mut array: Array1<f64>, requests: IpcReceiver<Request>) {
                 let _ = send_copy(&array, &bytes);
             }
             Request::PeakMemory { reply } => {
-                let _ = reply.send(plumbing::room::peak());
+                let _ = reply.send(plumbing::memory::peak());
             }
             Request::Shutdown { reply } => {
                 let _ = reply.send(());

@@ -5,7 +5,7 @@
 //! checks the length, and waits for it; the clock covers all of it. The rows, in
 //! order:
 //!
-//! - `floor`: `plumbing::bench::ones(n)` in one process, no child: ordinary memory,
+//! - `floor`: `plumbing::arrays::ones(n)` in one process, no child: ordinary memory,
 //!   in huge pages where the kernel allows (as numpy's `ones`).
 //! - `floor-mmap`: the memory this method uses, made in one process with no child:
 //!   a file of n f64 in a fresh private directory, mapped shared, filled with ones,
@@ -32,20 +32,14 @@
 //! starts with 2 MiB folios at once).
 
 use anyhow::{Result, ensure};
-use clap::ValueEnum;
-use plumbing::bench::{self, DEFAULT_N};
-use plumbing::cleanup::ScratchDir;
-use plumbing::{Process, room};
+use bench_protocol::{self as bench, DEFAULT_N};
+use plumbing::Made;
+use plumbing::{Process, memory};
 
 use crate::{Task, file};
 
 /// The bench's rows, in the order they are printed.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
-    Floor,
-    FloorMmap,
-    Mmap,
-}
+pub const METHODS: [&str; 3] = ["floor", "floor-mmap", "mmap"];
 
 /// `bench`: every method, each run in a fresh process (`bench-run <method>`). `given`
 /// says which of the scenes' flags were given (--path, --children, --child-cmd,
@@ -58,35 +52,36 @@ pub fn run(n: Option<u64>, args: &bench::BenchArgs, given: [bool; 4]) -> Result<
         ("--pause", given[3]),
     ])?;
     let n = n.unwrap_or(DEFAULT_N);
-    array_bytes(n)?; // refuse an impossible size once, before any run
-    let names = bench::method_names::<Method>();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    bench::run_methods(&names, n, args)
+    array_len(n)?; // refuse an impossible size once, before any run
+    bench::run_methods(&METHODS, n, args)
 }
 
 /// `bench-run <method>`: one timed run, in this fresh process.
-pub fn run_once(method: Method, n: Option<u64>) -> Result<()> {
-    let n = n.unwrap_or(DEFAULT_N);
-    let n = array_bytes(n)? / size_of::<f64>();
+pub fn run_once(method: &str, n: Option<u64>) -> Result<()> {
+    let n = array_len(n.unwrap_or(DEFAULT_N))?;
+    ensure!(
+        METHODS.contains(&method),
+        "unknown bench method {method:?}; the methods are {METHODS:?}"
+    );
     bench::time_one_run(|| {
-        if method == Method::Floor {
+        if method == "floor" {
             return bench::floor(n);
         }
         // Python's tempfile.TemporaryDirectory(), inside the clock as in Python.
         // Every early return below drops `scratch`, which removes the directory and
         // the file: nothing is left behind by a failed run either.
-        let scratch = ScratchDir::new("examples-mmap-bench-")?;
+        let scratch = Made::scratch_dir("examples-mmap-bench-")?;
         let path = scratch.path().join("data.f64");
         // numpy's memmap(path, dtype='float64', mode='w+', shape=(n,)); fill(1.0)
         let map = file::create(&path, n, 1.0f64)?;
         match method {
-            Method::Mmap => {
+            "mmap" => {
                 Process::new(Task::Bench { file: path.clone(), len: n }).start()?.join()?;
             }
-            _ => check_length(map.len() / size_of::<f64>(), n)?,
+            _ => check_length(map.len() / size_of::<f64>(), n)?, // floor-mmap
         }
         drop(map);
-        scratch.close()
+        scratch.remove().map(drop)
     })
 }
 
@@ -97,7 +92,7 @@ pub fn child(path: &std::path::Path, n: usize) -> Result<()> {
     let (_file, map) = file::open::<f64>(path, n)?;
     check_length(map.len() / size_of::<f64>(), n)?;
     drop(map);
-    bench::report_child_peak();
+    bench::report_child_peak(plumbing::memory::peak());
     Ok(())
 }
 
@@ -106,12 +101,12 @@ fn check_length(found: usize, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// The file's size for n f64, refused with a clear message, before anything is
-/// made, if it does not fit in the address space, in memory (the whole file lives
-/// in the page cache), or in the temporary directory's file system.
-fn array_bytes(n: u64) -> Result<usize> {
-    let bytes = room::array_bytes(n, Some(n), size_of::<f64>())?;
-    room::check_memory(n, bytes, 1, "")?;
-    room::check_disk(n, bytes as u64, &std::env::temp_dir(), 0)?;
-    Ok(bytes)
+/// n f64 for the file, refused with a clear message, before any run, if they do not
+/// fit in the address space, in memory (the whole file lives in the page cache), or
+/// in the file system of the runs' scratch directories (one is made to look).
+fn array_len(n: u64) -> Result<usize> {
+    let len = memory::array_len(n, Some(n), size_of::<f64>(), 1, "")?;
+    let scratch = Made::scratch_dir("examples-mmap-bench-")?;
+    file::check_disk(n, (len * size_of::<f64>()) as u64, scratch.path(), 0)?;
+    Ok(len)
 }

@@ -15,8 +15,9 @@ use ndarray::{ArrayView1, ArrayViewMut1};
 use nix::errno::Errno;
 use nix::fcntl::{FallocateFlags, FcntlArg, fallocate, fcntl};
 use nix::libc;
-use plumbing::cleanup::ScratchDir;
-use plumbing::{room, show::size};
+use nix::sys::statvfs::statvfs;
+use plumbing::Made;
+use plumbing::{memory, show::size};
 
 // We write values in the machine's byte order; numpy's 'float32' means little-endian.
 #[cfg(not(target_endian = "little"))]
@@ -28,7 +29,7 @@ compile_error!("the file format is little-endian: build this on a little-endian 
 pub struct Place {
     pub path: PathBuf,
     pub keep: bool,
-    _scratch: Option<ScratchDir>,
+    _scratch: Option<Made>,
 }
 
 impl Place {
@@ -36,7 +37,7 @@ impl Place {
         if let Some(path) = path {
             return Ok(Place { path, keep: true, _scratch: None });
         }
-        let scratch = ScratchDir::new("examples-mmap-")?;
+        let scratch = Made::scratch_dir("examples-mmap-")?;
         let path = scratch.path().join("data.f32");
         Ok(Place { path, keep: false, _scratch: Some(scratch) })
     }
@@ -45,7 +46,7 @@ impl Place {
     /// do not fit on the disk or in memory (the whole file lives in the page cache;
     /// a private mapping needs memory for its copies too).
     pub fn check_room(&self, n: u64, private_copies: u64) -> Result<()> {
-        let bytes = room::array_bytes(n, Some(n), size_of::<f32>())?;
+        let bytes = memory::array_len(n, Some(n), size_of::<f32>(), 0, "")? * size_of::<f32>();
         // A missing or read-only directory fails here, before anything is written.
         let existed = self.path.exists();
         OpenOptions::new()
@@ -63,9 +64,25 @@ impl Place {
             _ => Path::new("."),
         };
         let overwritten = std::fs::metadata(&self.path).map_or(0, |meta| meta.len());
-        room::check_disk(n, bytes as u64, dir, overwritten)?;
-        room::check_memory(n, bytes, 1 + private_copies, "the file's and the private copies")
+        check_disk(n, bytes as u64, dir, overwritten)?;
+        let holders = "the file's and the private copies";
+        memory::array_len(n, Some(n), size_of::<f32>(), 1 + private_copies, holders).map(drop)
     }
+}
+
+/// Refuses a file of `bytes` that the file system holding `dir` has no room for
+/// (`reusable` bytes, of a file about to be overwritten, count as free): a full
+/// disk would otherwise be a SIGBUS at the first write of a page.
+pub fn check_disk(n: u64, bytes: u64, dir: &Path, reusable: u64) -> Result<()> {
+    let disk =
+        statvfs(dir).with_context(|| format!("cannot use the directory {}", dir.display()))?;
+    let free = disk.blocks_available() * disk.fragment_size() + reusable;
+    let (needed, free_size, dir) = (size(bytes), size(free), dir.display());
+    ensure!(
+        bytes <= free,
+        "--n {n} needs a file of {needed}, but only {free_size} are free in {dir}"
+    );
+    Ok(())
 }
 
 /// A new file is readable and writable by its owner only: other users have no

@@ -11,11 +11,11 @@ mod updates;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bench_protocol::BenchArgs;
 use clap::{Parser, Subcommand};
+use plumbing::PauseArg;
 use plumbing::as_child;
-use plumbing::bench::BenchArgs;
-use plumbing::pause::PauseArg;
-use plumbing::process::parse_child_cmd;
+use plumbing::parse_child_cmd;
 use scenes::{copy_on_write, many_children, many_children_locked, one_child};
 
 /// Share an array between processes through a memory-mapped file. With no scene, every
@@ -58,7 +58,7 @@ enum Command {
     Bench(BenchArgs),
     /// One timed run of one bench method, in a fresh process.
     #[command(hide = true)]
-    BenchRun { method: bench::Method },
+    BenchRun { method: String },
     /// A child's task (its parent starts it, not you)
     #[command(hide = true, subcommand)]
     Child(Task),
@@ -91,6 +91,7 @@ pub enum Task {
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
+        cli.pause.apply();
         let (n, children, path, cmd) = (cli.n, cli.children, cli.path, cli.child_cmd);
         let scenes = match cli.command {
             None => Scene::ALL.to_vec(),
@@ -99,10 +100,9 @@ fn main() -> ExitCode {
                 let given = [path.is_some(), children.is_some(), cmd.is_some(), cli.pause.pause];
                 return bench::run(n, &args, given);
             }
-            Some(Command::BenchRun { method }) => return bench::run_once(method, n),
-            Some(Command::Child(task)) => return as_child(&task.label(), || child(task)),
+            Some(Command::BenchRun { method }) => return bench::run_once(&method, n),
+            Some(Command::Child(task)) => return as_child(&task.role(), || child(task)),
         };
-        cli.pause.apply()?;
         scenes::run(&scenes, n, children, path, cmd.as_deref())
     })
 }

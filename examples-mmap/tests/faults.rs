@@ -152,7 +152,7 @@ fn more_bad_paths_and_input_are_one_clear_error() {
         assert_eq!(outcome.status.code(), Some(1), "{tmpdir}: {}", outcome.stderr);
         let errors = error_lines(&outcome.stderr);
         assert_eq!(errors.len(), 1, "{tmpdir}: {}", outcome.stderr);
-        let expected = format!("error: cannot create a temporary directory in {tmpdir}");
+        let expected = format!("error: cannot create a directory in {tmpdir}");
         assert!(errors[0].starts_with(&expected), "{}", outcome.stderr);
     }
 }

@@ -17,9 +17,10 @@ use std::fs::File;
 use std::io::Write;
 
 use anyhow::{Context, Result, bail, ensure};
+use bench_protocol as bench;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::unistd::pipe2;
-use plumbing::{HandOver, Process, bench};
+use plumbing::{HandOver, Process};
 
 use crate::{Task, channel, frame};
 
@@ -36,7 +37,7 @@ pub fn run_once(method: &str, n: usize) -> Result<()> {
 
 /// The parent's side: ones, a pipe, a child on its read end, one frame, wait.
 fn pipe(n: usize) -> Result<()> {
-    let data = bench::ones(n);
+    let data = plumbing::arrays::ones(n);
     let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).context("creating the pipe")?;
     // 1 MiB instead of 64 KiB: 16 times fewer rounds of "the parent fills the pipe and
     // sleeps, the child drains it and sleeps". Only a speed-up: if the kernel refuses,
@@ -44,7 +45,7 @@ fn pipe(n: usize) -> Result<()> {
     if let Some(max) = channel::pipe_max_size() {
         let _ = fcntl(&write_end, FcntlArg::F_SETPIPE_SZ(max));
     }
-    let conn = HandOver::new(&read_end);
+    let conn = HandOver::from(&read_end);
     let child = Process::new(Task::Bench { values: n, conn }).start()?;
     // Our copy must go, or a write into a pipe whose child died would block forever.
     drop(read_end);
@@ -70,7 +71,7 @@ fn pipe(n: usize) -> Result<()> {
 /// own references to the pages.) The scene's child sends with `write` (`frame.rs`).
 fn send_frame(out: &mut File, data: &[f64]) -> Result<()> {
     out.write_all(&frame::header(1, data.len())).context("sending the header")?;
-    bench::lend_to_pipe(&*out, plumbing::bytes::as_bytes(data))
+    bench::lend_to_pipe(&*out, plumbing::arrays::as_bytes(data))
 }
 
 /// The child's side: receive the frame into one buffer and check the length.
@@ -83,9 +84,9 @@ pub fn child(n: usize, conn: HandOver) -> Result<()> {
     // The receive buffer, allocated once: fresh zero pages advised to be huge, so the
     // kernel faults in about 400 pages of 2 MiB while `read` copies into them, rather
     // than 195,000 of 4 KiB. (With 4 KiB pages a run takes about 2.5 times as long.)
-    let mut data = bench::zeros(n);
+    let mut data = plumbing::arrays::zeros(n)?;
     frame::read_values_into(&mut input, &mut data).context("receiving the array")?;
     frame::expect_end(&mut input)?;
-    bench::report_child_peak();
+    bench::report_child_peak(plumbing::memory::peak());
     Ok(())
 }

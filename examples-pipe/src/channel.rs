@@ -101,7 +101,7 @@ pub fn receive(read_end: OwnedFd, n: usize) -> Result<(Array2<f64>, Transfer)> {
     // bytes into them, so there is no second whole buffer. They are advised to be 2 MiB
     // (huge) pages, as numpy does for large arrays: about 400 page faults for 800 MB
     // while read() copies, instead of 195,000 (docs/deeper/pipe.md has the figures).
-    let mut array = Array2::from_shape_vec(shape, plumbing::bench::zeros(n * n))?;
+    let mut array = Array2::from_shape_vec(shape, plumbing::arrays::zeros(n * n)?)?;
     let clock = Instant::now();
     let read_calls = frame::read_data_into(&mut stream, &mut array)?;
     let seconds = clock.elapsed().as_secs_f64();

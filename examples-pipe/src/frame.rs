@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 
 use anyhow::{Context, Result, bail, ensure};
 use ndarray::Array2;
-use plumbing::bytes::{as_bytes, as_bytes_mut, read_up_to};
+use plumbing::arrays::{as_bytes, as_bytes_mut, read_up_to};
 
 /// First 8 bytes of every frame. A stream that starts differently is not ours (or is
 /// out of step), and must not be trusted to tell us how much memory to allocate.

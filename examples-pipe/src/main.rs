@@ -13,10 +13,10 @@ mod scenes;
 
 use std::process::ExitCode;
 
+use bench_protocol::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
 use clap::{Parser, Subcommand};
-use plumbing::bench::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
-use plumbing::pause::PauseArg;
-use plumbing::{HandOver, args, as_child, process::Args, room};
+use plumbing::PauseArg;
+use plumbing::{HandOver, Word, args, as_child, memory};
 
 use channel::Via;
 
@@ -76,7 +76,7 @@ pub enum Task {
 }
 
 impl plumbing::Task for Task {
-    fn args(&self) -> Args {
+    fn args(&self) -> Vec<Word> {
         match self {
             Task::Pipe { side, conn } => args!["pipe", side, conn],
             Task::Bench { values, conn } => args!["bench", values, conn],
@@ -87,10 +87,11 @@ impl plumbing::Task for Task {
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
+        cli.pause.apply();
         // The bench's array is 1-D: its --n counts the values the parent and child hold.
         let bench_n = || {
             let n = cli.n.unwrap_or(DEFAULT_N);
-            room::array_len(n, Some(n), size_of::<f64>(), 2, "the parent's and the child's")
+            memory::array_len(n, Some(n), size_of::<f64>(), 2, "the parent's and the child's")
         };
         match cli.command {
             Some(Command::Child(task)) => as_child("child", || match task {
@@ -112,7 +113,6 @@ fn main() -> ExitCode {
                     "=== pipe: the child sends an array through an OS pipe; the parent receives a copy ==="
                 );
                 let n = scenes::checked_side(cli.n.unwrap_or(10_000))?;
-                cli.pause.apply()?;
                 scenes::pipe::parent(n, cli.via.unwrap_or(Via::Pipe), cli.pipe_size)
             }
         }

@@ -43,7 +43,8 @@ fn pipe_scene_delivers_a_full_copy() {
     );
     assert!(stdout.contains("parent: received 720000 bytes in "), "{stdout}");
     assert!(stdout.contains(" GB/s)"), "{stdout}");
-    assert!(stdout.contains("parent: peak memory: parent "), "{stdout}");
+    assert!(stdout.contains("parent: peak memory "), "{stdout}");
+    assert!(stdout.contains("child: peak memory "), "{stdout}");
     let verdicts: Vec<&str> = stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
     assert_eq!(verdicts.len(), 1, "{stdout}");
     assert!(

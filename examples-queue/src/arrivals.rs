@@ -4,7 +4,7 @@
 use anyhow::Result;
 use callback::recv_unless_one_failed;
 use ipc_channel::ipc::IpcReceiver;
-use plumbing::process::Child;
+use plumbing::Child;
 use plumbing::show::{seconds, size};
 
 use crate::parcel::{Parcel, who};

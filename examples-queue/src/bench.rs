@@ -9,10 +9,11 @@
 //! all: the part of every figure that is not sharing.
 
 use anyhow::{Result, bail, ensure};
-use callback::{StartCallingBack, join_all_with};
+use bench_protocol as bench;
+use callback::StartCallingBack;
 use ipc_channel::ipc::{self, IpcReceiver};
 use ndarray::Array2;
-use plumbing::{Process, bench};
+use plumbing::{Process, join_all};
 
 use crate::Task;
 use crate::parcel::{Parcel, get, put};
@@ -37,12 +38,12 @@ pub fn run_once(method: &str, n: usize) -> Result<()> {
 
 fn queue(n: usize) -> Result<()> {
     // The protocol's array is one-dimensional: it travels as a single row.
-    let data = Array2::from_shape_vec((1, n), bench::ones(n))?;
+    let data = Array2::from_shape_vec((1, n), plumbing::arrays::ones(n))?;
     let (queue, get_end) = ipc::channel::<Parcel>()?;
     // The get end goes to the child; the parent keeps the put end. If the child
     // dies, the put fails (nobody is reading) instead of waiting forever.
     let child = Process::new(Task::Bench { n, queue: get_end }).start_calling_back()?;
-    join_all_with(vec![child], put(&queue, 0, &data))?;
+    join_all(vec![child], put(&queue, 0, &data))?;
     Ok(())
 }
 
@@ -51,7 +52,7 @@ fn queue(n: usize) -> Result<()> {
 pub fn child(n: usize, queue: &IpcReceiver<Parcel>) -> Result<()> {
     let got = get(queue)?;
     check_length(got.array.len(), n)?;
-    bench::report_child_peak();
+    bench::report_child_peak(plumbing::memory::peak());
     Ok(())
 }
 

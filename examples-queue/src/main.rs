@@ -12,11 +12,11 @@ mod scenes;
 
 use std::process::ExitCode;
 
+use bench_protocol::{BenchArgs, DEFAULT_N};
 use clap::{Parser, Subcommand};
 use ipc_channel::ipc::{IpcReceiver, IpcSender};
-use plumbing::bench::{BenchArgs, DEFAULT_N};
-use plumbing::pause::PauseArg;
-use plumbing::room::peak;
+use plumbing::PauseArg;
+use plumbing::memory::peak;
 use scenes::{argument_and_queue, many_producers, queue};
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +87,7 @@ pub enum Task {
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
+        cli.pause.apply();
         let (n, producers) = (cli.n.unwrap_or(1000), cli.producers.unwrap_or(4));
         let bench_n = || scenes::checked_len(cli.n.unwrap_or(DEFAULT_N)); // 1-D: values
         let scenes = match cli.command {
@@ -101,7 +102,6 @@ fn main() -> ExitCode {
                 return callback::as_child(&role, &socket, child);
             }
         };
-        cli.pause.apply()?;
         scenes::run(&scenes, n, producers)
     })
 }

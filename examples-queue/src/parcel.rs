@@ -98,40 +98,31 @@ impl Parcel {
         Ok(Got { from: self.from, array, took: started.elapsed(), bytes: len * size_of::<f64>() })
     }
 
-    /// Receives `len` f64 values, piece by piece, into the vector that keeps them:
-    /// the array's memory is allocated once, and filled as the pieces come.
+    /// Receives `len` f64 values, piece by piece, into the array that keeps them:
+    /// its memory is allocated once (on 2 MiB pages, as numpy allocates a large
+    /// array), and filled as the pieces come.
     fn receive_values(&self, len: usize) -> Result<Vec<f64>> {
-        let mut values: Vec<f64> = Vec::new();
-        values.try_reserve_exact(len).with_context(|| format!("no memory for {len} values"))?;
-        // Like numpy for a large array, ask the kernel for 2 MiB pages: the 800 MB then
-        // arrive in 400 page faults instead of 195,000 (see `plumbing::bench`).
-        plumbing::bench::advise_huge_pages(values.as_mut_ptr().cast(), len * size_of::<f64>());
-        while values.len() < len {
-            let (window, bytes) = self.filled.recv().map_err(|err| match err {
+        let mut values = plumbing::arrays::zeros(len)?;
+        let mut got = 0; // bytes so far
+        let bytes = plumbing::arrays::as_bytes_mut(&mut values);
+        while got < bytes.len() {
+            let (window, piece_len) = self.filled.recv().map_err(|err| match err {
                 // The putter's end closed before all the bytes came: it died mid-put.
                 IpcError::Disconnected => anyhow::anyhow!(
-                    "only {} of its {} bytes arrived: the sender went away",
-                    values.len() * size_of::<f64>(),
-                    len * size_of::<f64>()
+                    "only {got} of its {} bytes arrived: the sender went away",
+                    bytes.len()
                 ),
                 other => anyhow::Error::from(other).context("could not receive the array's bytes"),
             })?;
-            let room = len - values.len();
-            let Some(piece) = self.windows.get(window).and_then(|w| w.get(..bytes)) else {
-                bail!("a piece of {bytes} bytes in window {window} does not fit the windows");
+            let Some(piece) = self.windows.get(window).and_then(|w| w.get(..piece_len)) else {
+                bail!("a piece of {piece_len} bytes in window {window} does not fit the windows");
             };
-            if bytes % size_of::<f64>() != 0 || bytes / size_of::<f64>() > room {
-                bail!(
-                    "expected {len} f64 values in all, but {bytes} bytes came with room for {room} more"
-                );
-            }
-            // Copied into place 8 bytes at a time (compiled, as fast as a plain
-            // memory copy): the getter's array is its own memory, not the window.
-            values.extend(
-                piece
-                    .chunks_exact(size_of::<f64>())
-                    .map(|bytes| f64::from_ne_bytes(bytes.try_into().expect("chunks of 8 bytes"))),
-            );
+            let Some(place) = bytes.get_mut(got..got + piece_len) else {
+                bail!("expected {} bytes in all, but {piece_len} came after {got}", bytes.len());
+            };
+            // Copied into place: the getter's array is its own memory, not the window.
+            place.copy_from_slice(piece);
+            got += piece_len;
             // The window is the putter's again. If it has gone, it had nothing more
             // to put in it; a missing piece shows at the next `recv`.
             let _ = self.emptied.send(window);
@@ -162,7 +153,7 @@ pub fn put(queue: &IpcSender<Parcel>, from: u32, array: &Array2<f64>) -> Result<
 /// Copies the array's memory, a piece at a time, through the parcel's windows.
 pub fn send_bytes(mut packing: Packing, array: &Array2<f64>) -> Result<()> {
     let values = array.as_slice().context("the array is not one contiguous block in row order")?;
-    let raw = plumbing::bytes::as_bytes(values);
+    let raw = plumbing::arrays::as_bytes(values);
     let gone = "could not send the array's bytes (did the receiving process die?)";
     for (index, piece) in raw.chunks(WINDOW_BYTES).enumerate() {
         // The first pieces go into fresh windows; each later one waits for a window

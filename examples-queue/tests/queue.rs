@@ -298,7 +298,7 @@ fn a_child_that_exits_is_an_error_in_every_scene() {
         "exit",
         // The first child's exit is the story; whether the others were started before
         // the parent noticed it depends on timing.
-        "error: child process 1 of 3 failed: exit status 3",
+        "error: child process 1 failed: exit status 3",
     );
 }
 
@@ -310,7 +310,7 @@ fn a_child_that_panics_is_an_error_in_every_scene() {
     assert_child_failure(
         &["many-producers", "--n", "8", "--producers", "2"],
         "panic",
-        "error: child process 1 of 2 failed: exit status 101",
+        "error: child process 1 failed: exit status 101",
     );
 }
 
@@ -319,13 +319,13 @@ fn a_child_that_panics_is_an_error_in_every_scene() {
 #[test]
 fn a_child_that_dies_before_connecting_does_not_hang_the_parent() {
     let fault = "exit-before-connect";
-    let expected = "error: the child process failed before connecting: exit status 3";
+    let expected = "error: the child process failed: exit status 3, before it called back";
     assert_child_failure(&["queue", "--n", "8"], fault, expected);
     assert_child_failure(&["argument-and-queue", "--n", "8"], fault, expected);
     assert_child_failure(
         &["many-producers", "--n", "8"],
         fault,
-        "error: child process 1 of 4 failed before connecting: exit status 3",
+        "error: child process 1 failed: exit status 3, before it called back",
     );
 }
 

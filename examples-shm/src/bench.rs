@@ -4,7 +4,7 @@
 //! Each method creates n f64 ones, shares them with one new child process that
 //! checks the length, and waits for it. The rows, in order:
 //!
-//! - `floor`: `plumbing::bench::ones(n)` in one process, no child: an ordinary
+//! - `floor`: `plumbing::arrays::ones(n)` in one process, no child: an ordinary
 //!   array, in huge pages where the kernel allows (as numpy's `ones`).
 //! - `floor-named-shm`, `floor-anonymous`: the same kind of memory as the method
 //!   of that name, created and filled in one process, no child. Shared memory is
@@ -30,10 +30,9 @@
 //!   ordinary memory, get huge pages.
 
 use anyhow::{Context, Result, bail};
-use clap::ValueEnum;
-use plumbing::bench::{self, DEFAULT_N};
-use plumbing::pause::PauseArg;
-use plumbing::{Process, room};
+use bench_protocol::{self as bench, DEFAULT_N};
+use plumbing::PauseArg;
+use plumbing::{Process, memory};
 
 use crate::Task;
 use crate::mapping::{Mapped, SharedMapping, view_mut};
@@ -41,15 +40,8 @@ use crate::scenes::named::Named;
 use crate::segment::{self, NamedSegment};
 
 /// The bench's rows, in the order they are printed.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
-pub enum Method {
-    Floor,
-    FloorNamedShm,
-    FloorAnonymous,
-    NamedShm,
-    Anonymous,
-    CopyIn,
-}
+pub const METHODS: [&str; 6] =
+    ["floor", "floor-named-shm", "floor-anonymous", "named-shm", "anonymous", "copy-in"];
 
 /// `bench`: every method, each run in a fresh process (`bench-run <method>`). The
 /// named scene's flags and `--pause` are refused: bench measures the tutorial's way.
@@ -64,38 +56,42 @@ pub fn run(n: Option<u64>, args: &bench::BenchArgs, named: &Named, pause: PauseA
     let n = n.unwrap_or(DEFAULT_N);
     // Refuse an impossible size once, before any run: copy-in needs two arrays.
     array_size(n, 2)?;
-    let names = bench::method_names::<Method>();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    bench::run_methods(&names, n, args)
+    bench::run_methods(&METHODS, n, args)
 }
 
 /// `bench-run <method>`: one timed run, in this fresh process.
-pub fn run_once(method: Method, n: Option<u64>) -> Result<()> {
-    let arrays = if method == Method::CopyIn { 2 } else { 1 };
+pub fn run_once(method: &str, n: Option<u64>) -> Result<()> {
+    let arrays = if method == "copy-in" { 2 } else { 1 };
     let (n, bytes) = array_size(n.unwrap_or(DEFAULT_N), arrays)?;
     bench::time_one_run(|| match method {
-        Method::Floor => bench::floor(n),
-        Method::FloorNamedShm => {
+        "floor" => bench::floor(n),
+        "floor-named-shm" => {
             let segment = segment_of_ones(bytes)?;
             check_length(length(&segment), n)
             // `segment` drops here: the name is unlinked, the pages freed.
         }
-        Method::FloorAnonymous => check_length(length(&mapping_of_ones(n, bytes)?), n),
-        Method::NamedShm => named_shm(n, bytes),
-        Method::Anonymous => {
+        "floor-anonymous" => check_length(length(&mapping_of_ones(n, bytes)?), n),
+        "named-shm" => named_shm(n, bytes),
+        "anonymous" => {
             let shared = mapping_of_ones(n, bytes)?;
             fork_and_wait(|| check_length(length(&shared), n))
         }
-        Method::CopyIn => copy_in(n, bytes),
+        "copy-in" => copy_in(n, bytes),
+        other => bail!("unknown bench method {other:?}; the methods are {METHODS:?}"),
     })
 }
 
 /// n f64 as (n, bytes), refused before anything is made if `arrays` of them do not
 /// fit in memory.
 fn array_size(n: u64, arrays: u64) -> Result<(usize, usize)> {
-    let bytes = room::array_bytes(n, Some(n), size_of::<f64>())?;
-    room::check_memory(n, bytes, arrays, "the original and the shared copy")?;
-    Ok((bytes / size_of::<f64>(), bytes))
+    let len = memory::array_len(
+        n,
+        Some(n),
+        size_of::<f64>(),
+        arrays,
+        "the original and the shared copy",
+    )?;
+    Ok((len, len * size_of::<f64>()))
 }
 
 /// A new named segment holding n ones, written through its file (the lever).
@@ -125,12 +121,12 @@ fn named_shm(n: usize, bytes: usize) -> Result<()> {
 pub fn child(name: &str, n: usize) -> Result<()> {
     let shmem = segment::open(name)?;
     check_length(length(&shmem), n)?;
-    bench::report_child_peak();
+    bench::report_child_peak(plumbing::memory::peak());
     Ok(())
 }
 
 fn copy_in(n: usize, bytes: usize) -> Result<()> {
-    let original = bench::ones(n);
+    let original = plumbing::arrays::ones(n);
     // The extra step: a second array's worth of shared pages, and one memcpy.
     let shared = SharedMapping::new(bytes)?;
     {
@@ -153,7 +149,7 @@ fn fork_and_wait(check: impl FnOnce() -> Result<()>) -> Result<()> {
     let child = unsafe {
         plumbing::fork(|| {
             check()?;
-            bench::report_child_peak();
+            bench::report_child_peak(plumbing::memory::peak());
             Ok(())
         })
     }?;

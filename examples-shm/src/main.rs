@@ -14,11 +14,11 @@ mod segment;
 
 use std::process::ExitCode;
 
+use bench_protocol::BenchArgs;
 use clap::{Parser, Subcommand};
+use plumbing::PauseArg;
 use plumbing::as_child;
-use plumbing::bench::BenchArgs;
-use plumbing::pause::PauseArg;
-use plumbing::process::parse_child_cmd;
+use plumbing::parse_child_cmd;
 use scenes::named::Named;
 
 #[derive(Parser, Debug)]
@@ -69,7 +69,7 @@ enum Command {
     Bench(BenchArgs),
     /// One timed run of one bench method, in a fresh process.
     #[command(hide = true)]
-    BenchRun { method: bench::Method },
+    BenchRun { method: String },
     /// A child's task (its parent starts it, not you)
     #[command(hide = true, subcommand)]
     Child(Task),
@@ -97,16 +97,16 @@ pub enum Task {
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
+        cli.pause.apply();
         let named =
             Named { name: cli.name, keep: cli.keep, replace: cli.replace, cmd: cli.child_cmd };
         let scenes = match cli.command {
             None => vec![Scene::Named, Scene::Anonymous, Scene::CopyIn],
             Some(Command::Scene(scene)) => vec![scene],
             Some(Command::Bench(args)) => return bench::run(cli.n, &args, &named, cli.pause),
-            Some(Command::BenchRun { method }) => return bench::run_once(method, cli.n),
+            Some(Command::BenchRun { method }) => return bench::run_once(&method, cli.n),
             Some(Command::Child(task)) => return as_child("child", || child(task)),
         };
-        cli.pause.apply()?;
         scenes::run(&scenes, cli.n, named)
     })
 }

@@ -11,12 +11,12 @@
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::mman::{MmapAdvise, madvise, shm_open, shm_unlink};
 use nix::sys::stat::Mode;
-use plumbing::cleanup;
+use plumbing::Made;
 use shared_memory::{Shmem, ShmemConf, ShmemError};
 
 use crate::mapping::Mapped;
@@ -26,6 +26,9 @@ use crate::names::{dev_shm_path, keep_instructions};
 pub struct NamedSegment {
     shmem: Shmem,
     name: String,
+    /// Its name as this run made it: removed only while it still holds this segment,
+    /// by `unlink`, or when dropped (an early return with an error drops it too).
+    made: Option<Made>,
 }
 
 impl NamedSegment {
@@ -55,8 +58,13 @@ impl NamedSegment {
     fn create_unallocated(name: &str, bytes: usize, replace: bool) -> Result<Self> {
         // Created and registered in one step, so that a Ctrl-C at this moment still
         // finds the name (plumbing::cleanup).
-        let shmem = cleanup::create_segment(name, || Self::create_shmem(name, bytes, replace))?;
-        Ok(NamedSegment { shmem, name: name.to_owned() })
+        let file = Path::new("/dev/shm").join(&name[1..]);
+        let (mut shmem, made) =
+            Made::by(false, &file, || Self::create_shmem(name, bytes, replace))?;
+        // shared_memory's own `Drop` would unlink the name without asking whether it is
+        // still ours: `made` removes it instead, checking.
+        shmem.set_owner(false);
+        Ok(NamedSegment { shmem, name: name.to_owned(), made: Some(made) })
     }
 
     fn create_shmem(name: &str, bytes: usize, replace: bool) -> Result<Shmem> {
@@ -134,44 +142,31 @@ impl NamedSegment {
     }
 
     /// Remove the name now. The memory stays until the last process unmaps it;
-    /// only new `open`s by name fail from here on.
-    pub fn unlink(&mut self) -> Result<()> {
-        let (name, shmem) = (&self.name, &mut self.shmem);
-        cleanup::forget_segment(name, || {
-            if shmem.is_owner() {
-                match shm_unlink(name.as_str()) {
-                    // ENOENT: someone else (`rm`, another program) removed it already.
-                    Ok(()) | Err(Errno::ENOENT) => {}
-                    Err(err) => return Err(err).with_context(|| format!("cannot unlink {name}")),
-                }
-                // Not the owner any more: `Drop` must not unlink the name a second
-                // time, when it might already belong to someone else's new segment.
-                shmem.set_owner(false);
-            }
-            Ok(())
-        })
+    /// only new `open`s by name fail from here on. A name that no longer holds this
+    /// segment (someone removed it, or another run took it with `--replace`) is left
+    /// alone: Ok(false).
+    pub fn unlink(&mut self) -> Result<bool> {
+        match self.made.take() {
+            Some(made) => made.remove(),
+            None => Ok(false), // unlinked already
+        }
     }
 
     /// Leave the segment in /dev/shm after this process exits (`--keep`), and say
     /// how to open it from Python. Returns what became of it, for the verdict.
     pub fn keep(mut self, n: usize) -> &'static str {
-        let shmem = &mut self.shmem;
-        let _ = cleanup::forget_segment(&self.name, || {
-            shmem.set_owner(false);
-            Ok(())
-        });
+        if let Some(made) = self.made.take() {
+            made.keep();
+        }
         keep_instructions(&self.name, n);
         "is kept (--keep)"
     }
 
-    /// Python's `shm.close(); shm.unlink()`: unmap, and remove the name unless it
-    /// went already. Returns what became of it, for the verdict, once checked.
+    /// Python's `shm.close(); shm.unlink()`: unmap, and remove the name. Returns what
+    /// became of it, for the verdict.
     pub fn close(mut self) -> Result<&'static str> {
-        self.unlink()?;
-        let path = dev_shm_path(&self.name);
-        drop(self);
-        ensure!(!Path::new(&path).exists(), "expected {path} to be gone, but it is still there");
-        Ok("is gone")
+        let removed = self.unlink()?;
+        Ok(if removed { "is gone" } else { "was someone else's by then: left alone" })
     }
 }
 
@@ -181,14 +176,6 @@ impl Mapped for NamedSegment {
     }
     fn bytes(&self) -> usize {
         self.shmem.len()
-    }
-}
-
-impl Drop for NamedSegment {
-    fn drop(&mut self) {
-        // An early return with an error lands here: the name goes too.
-        // (The `Shmem` field then only unmaps and closes.)
-        let _ = self.unlink();
     }
 }
 

@@ -1,49 +1,40 @@
 //! What an interrupted run must not leave behind, and who removes it.
 //!
-//! A run makes things that outlive it unless someone removes them: child processes,
-//! scratch directories (a memory-mapped file, ipc-channel's sockets), and named
-//! shared-memory segments, which stay in /dev/shm (in RAM) until unlinked. On the
-//! ordinary paths, success and error alike, `Drop` removes them. `Drop` does not run
-//! when a signal ends the process, so the parent also keeps a registry of what
-//! exists right now, and one thread that waits for SIGINT (Ctrl-C), SIGTERM and
-//! SIGHUP (the terminal closed): it kills and reaps the children, removes the
-//! directories, unlinks the segments, says so in one line and exits with the
-//! shell's status for that signal, 128 + its number (130 for Ctrl-C).
+//! Child processes, scratch directories and shared-memory segments (in RAM until
+//! unlinked) outlive a run unless removed. `Drop` removes them on every ordinary
+//! path, but not when a signal ends the process: so the parent keeps a registry of
+//! what exists, and a thread waiting for SIGINT (Ctrl-C), SIGTERM and SIGHUP kills
+//! the children's groups, removes what was made, says so in one line and exits with
+//! the shell's status (130 for Ctrl-C). SIGKILL runs no code: see watchdog.rs.
 //!
-//! The signal thread is started the first time something is registered, so a run
-//! that makes nothing (`--help`, a bad flag) starts no thread. It uses
-//! [`signal_hook`]: the handler only writes a byte to a pipe, and the cleanup runs as
-//! ordinary code on the thread that reads it.
-//!
-//! Registering and creating happen under one lock: a signal that arrives in
-//! between waits for the lock, and then finds what was just made.
+//! A thing is removed only if its name still holds what this run made (the device
+//! and inode recorded then). Making and registering happen under one lock.
 
+use std::collections::hash_map::RandomState;
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
-use anyhow::{Context, Result};
-use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, kill, pthread_sigmask, signal};
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, killpg, pthread_sigmask, signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use crate::watchdog::Kind;
+use crate::watchdog;
 
 /// The signals that end a run with a cleanup.
-pub const SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+pub(crate) const SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
 /// What exists right now and must go if the run is interrupted.
-#[derive(Default)]
 pub(crate) struct Registry {
-    /// Children started and not yet reaped (so their pids cannot be reused).
+    /// Children started and not yet reaped (their pids cannot be reused), each the
+    /// leader of the process group that is killed.
     pub children: Vec<Pid>,
-    /// Scratch directories, removed with everything in them.
-    pub dirs: Vec<PathBuf>,
-    /// Names of shared-memory segments this process created and has not unlinked.
-    pub segments: Vec<String>,
+    made: Vec<Thing>,
 }
 
-static REGISTRY: Mutex<Registry> =
-    Mutex::new(Registry { children: Vec::new(), dirs: Vec::new(), segments: Vec::new() });
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry { children: Vec::new(), made: Vec::new() });
 
 /// The process that owns the registry. A forked child has a copy of it, which it
 /// must never use: the copy may be locked for good (the fork happened under it).
@@ -58,16 +49,138 @@ pub(crate) fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Starts the signal thread, once: called before the first child or resource.
-pub(crate) fn install() -> Result<()> {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    if INSTALLED.get().is_some() {
-        return Ok(());
+/// A directory (removed with everything in it) or a file (a shared-memory segment
+/// is the file /dev/shm/NAME), as it was made: its path, device and inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Thing {
+    pub dir: bool,
+    pub path: PathBuf,
+    pub id: (u64, u64),
+}
+
+impl Thing {
+    /// Removes it if the path still holds it (same device and inode; a symbolic link
+    /// put there since is another inode). Ok(false): something else, or nothing.
+    pub(crate) fn remove_if_ours(&self) -> std::io::Result<bool> {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) if (meta.dev(), meta.ino()) == self.id => {}
+            Ok(_) => return Ok(false),
+            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(err) => return Err(err),
+        }
+        match self.dir {
+            true => std::fs::remove_dir_all(&self.path)?,
+            false => std::fs::remove_file(&self.path)?,
+        }
+        Ok(true)
     }
-    let _ = OWNER.set(std::process::id());
-    let numbers = SIGNALS.map(|signal| signal as i32);
-    let mut signals =
-        signal_hook::iterator::Signals::new(numbers).context("cannot watch for Ctrl-C")?;
+}
+
+/// Something this run made and will remove (a scratch directory, a segment's file):
+/// when dropped, on Ctrl-C, SIGTERM and SIGHUP, and by the watchdog after a SIGKILL,
+/// each time only if it is still the very thing that was made.
+#[derive(Debug)]
+pub struct Made(Option<Thing>);
+
+impl Made {
+    /// A fresh directory only this user can enter, in TMPDIR ([`temp_dir`]);
+    /// `prefix` names it after the program ("examples-mmap-..."), so one ever left
+    /// behind says where it came from.
+    pub fn scratch_dir(prefix: &str) -> Result<Made> {
+        let tmp = temp_dir();
+        for _ in 0..100 {
+            // std seeds every RandomState from the OS's random source.
+            let random = std::hash::BuildHasher::hash_one(&RandomState::new(), prefix);
+            let path = tmp.join(format!("{prefix}{:08x}", random as u32));
+            let mkdir = || Ok(std::fs::DirBuilder::new().mode(0o700).create(&path)?);
+            match Made::by(true, &path, mkdir) {
+                Ok(((), made)) => return Ok(made),
+                Err(err) if is_taken(&err) => continue,
+                Err(err) => {
+                    let (tmp, hint) = (tmp.display(), "set TMPDIR to choose another place");
+                    return Err(err)
+                        .context(format!("cannot create a directory in {tmp} ({hint})"));
+                }
+            }
+        }
+        bail!("cannot create a directory in {}: every name tried was taken", tmp.display())
+    }
+
+    /// Runs `make`, which creates `path` (a directory if `dir`, else a file) and
+    /// returns a value, and registers what is at `path` then, under one lock.
+    pub fn by<T>(dir: bool, path: &Path, make: impl FnOnce() -> Result<T>) -> Result<(T, Made)> {
+        install()?;
+        let mut registry = registry();
+        watchdog::start()?;
+        let value = make()?;
+        let meta = std::fs::symlink_metadata(path).context("cannot look at what was just made")?;
+        let thing = Thing { dir, path: path.to_owned(), id: (meta.dev(), meta.ino()) };
+        watchdog::tell_made(&thing);
+        registry.made.push(thing.clone());
+        Ok((value, Made(Some(thing))))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0.as_ref().expect("present until removed or kept").path
+    }
+
+    /// Removes it now, reporting a failure (`Drop` cannot). Ok(false): the name no
+    /// longer holds what this run made (someone removed or replaced it), and it was
+    /// left alone.
+    pub fn remove(mut self) -> Result<bool> {
+        let Some(thing) = self.0.take() else { return Ok(true) };
+        let mut registry = registry(); // a signal meanwhile waits, then finds it gone
+        let removed = thing.remove_if_ours();
+        registry.made.retain(|made| *made != thing);
+        watchdog::tell_forgotten(&thing);
+        removed.context(format!("cannot remove {}", thing.path.display()))
+    }
+
+    /// Keeps it after the run (`--keep`): nobody removes it any more.
+    pub fn keep(mut self) {
+        let thing = self.0.take().expect("present until removed or kept");
+        registry().made.retain(|made| *made != thing);
+        watchdog::tell_forgotten(&thing);
+    }
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            let _ = Made(self.0.take()).remove();
+        }
+    }
+}
+
+/// Where scratch directories go: TMPDIR, or /tmp where it is unset, empty or
+/// relative (said once).
+fn temp_dir() -> PathBuf {
+    match std::env::var_os("TMPDIR").map(PathBuf::from) {
+        None => PathBuf::from("/tmp"),
+        Some(tmp) if tmp.is_absolute() => tmp,
+        Some(tmp) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                let line =
+                    format!("note: TMPDIR {tmp:?} is not absolute; scratch files go to /tmp\n");
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+            });
+            PathBuf::from("/tmp")
+        }
+    }
+}
+
+fn is_taken(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<std::io::Error>().is_some_and(|err| err.kind() == ErrorKind::AlreadyExists)
+}
+
+/// Starts the signal thread, once: called before the first child or thing made.
+pub(crate) fn install() -> Result<()> {
+    if OWNER.set(std::process::id()).is_err() {
+        return Ok(()); // installed already
+    }
+    let mut signals = signal_hook::iterator::Signals::new(SIGNALS.map(|signal| signal as i32))
+        .context("cannot watch for Ctrl-C")?;
     std::thread::Builder::new()
         .name("cleanup".into())
         .spawn(move || {
@@ -76,204 +189,73 @@ pub(crate) fn install() -> Result<()> {
             }
         })
         .context("cannot start the cleanup thread")?;
-    let _ = INSTALLED.set(());
     Ok(())
 }
 
-/// The signal thread's work. It keeps the lock until the process exits, so the
-/// main thread can neither start nor reap a child meanwhile, nor report an error
-/// that is only an echo of this cleanup (see [`let_cleanup_finish`]).
+/// The signal thread's work. It keeps the lock until the exit: the main thread can
+/// neither start nor reap a child meanwhile, nor report this cleanup's echo.
 fn clean_up_and_exit(number: i32) -> ! {
     let registry = registry();
-    // The children first: one that woke to find its file or name gone would
-    // report an error of its own.
+    // The children first: one that woke to find its file or name gone would report
+    // an error of its own. The whole group: a `--child-cmd` program's children too.
     for &pid in &registry.children {
-        let _ = kill(pid, Signal::SIGKILL);
+        let _ = killpg(pid, Signal::SIGKILL);
     }
     for &pid in &registry.children {
         let _ = waitpid(pid, None);
     }
-    for dir in &registry.dirs {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    for name in &registry.segments {
-        let _ = nix::sys::mman::shm_unlink(name.as_str());
+    for thing in &registry.made {
+        let _ = thing.remove_if_ours();
     }
     let name = Signal::try_from(number).map_or("a signal", Signal::as_str);
     crate::say_error(&format!("interrupted by {name}; cleaned up"));
     std::process::exit(128 + number);
 }
 
-/// Before the parent reports an error: if a signal's cleanup is under way, the
-/// error is only its echo (a child it just killed), so wait here for the exit.
+/// Before the parent reports an error: if a signal's cleanup is under way, the error
+/// is only its echo (a child it just killed), so wait here for the exit.
 pub(crate) fn let_cleanup_finish() {
     if OWNER.get() == Some(&std::process::id()) {
         drop(registry());
     }
 }
 
-/// Blocks [`SIGNALS`] in this thread while a child is forked, so that none is
-/// handled by the child before it has put back the default actions (the handlers
-/// write into a pipe the child shares with the parent's signal thread). Dropping
-/// it unblocks them; a signal that arrived meanwhile is delivered then.
+/// At the end of `plumbing::main`: what is still registered goes (a directory kept
+/// for the whole run, such as the one for ipc-channel's sockets).
+pub(crate) fn at_exit() {
+    if OWNER.get() == Some(&std::process::id()) {
+        for thing in std::mem::take(&mut registry().made) {
+            let _ = thing.remove_if_ours();
+            watchdog::tell_forgotten(&thing);
+        }
+    }
+}
+
+/// Blocks [`SIGNALS`] while a child is forked, so the child handles none before it
+/// has put back the default actions (the handlers write into a pipe the parent's
+/// signal thread reads). Dropping it unblocks them.
 pub(crate) struct SignalsBlocked(SigSet);
 
 impl SignalsBlocked {
     pub(crate) fn now() -> Result<SignalsBlocked> {
-        let set: SigSet = SIGNALS.into_iter().collect();
-        let mut old = SigSet::empty();
+        let (set, mut old): (SigSet, _) = (SIGNALS.into_iter().collect(), SigSet::empty());
         pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
             .context("cannot block signals around fork")?;
         Ok(SignalsBlocked(old))
     }
+}
 
-    /// In the forked child: the default actions, so Ctrl-C or SIGTERM ends it
-    /// the ordinary way, then the mask the parent had.
-    pub(crate) fn default_actions_in_child(self) {
-        for sig in SIGNALS {
-            // SAFETY: SIG_DFL installs no handler, so no Rust code can run in a
-            // signal context because of it.
-            let _ = unsafe { signal(sig, SigHandler::SigDfl) };
-        }
-        // `drop` unblocks.
+/// SIGINT, SIGTERM and SIGHUP back to their default actions (they end the process).
+pub(crate) fn default_actions() {
+    for sig in SIGNALS {
+        // SAFETY: SIG_DFL installs no handler, so no Rust code can run in a signal
+        // context because of it.
+        let _ = unsafe { signal(sig, SigHandler::SigDfl) };
     }
 }
 
 impl Drop for SignalsBlocked {
     fn drop(&mut self) {
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
-    }
-}
-
-/// Starts the watchdog, once, before the first directory or segment exists: then a
-/// parent killed with SIGKILL leaves nothing behind either (see [`crate::watchdog`]).
-fn watched() -> Result<()> {
-    static STARTED: OnceLock<()> = OnceLock::new();
-    install()?;
-    if STARTED.get().is_none() {
-        crate::watchdog::start()?;
-        let _ = STARTED.set(());
-    }
-    Ok(())
-}
-
-/// A fresh directory only this user can enter, in TMPDIR: removed when dropped, on
-/// Ctrl-C, SIGTERM and SIGHUP, and by the watchdog after a SIGKILL.
-pub struct ScratchDir {
-    path: Option<PathBuf>,
-}
-
-impl ScratchDir {
-    /// `prefix` names the directory after the program ("examples-mmap-..."), so one
-    /// that is ever left behind says where it came from.
-    pub fn new(prefix: &str) -> Result<ScratchDir> {
-        use std::os::unix::fs::DirBuilderExt;
-        watched()?;
-        let tmp = std::env::temp_dir();
-        let cannot = || format!("cannot create a temporary directory in {}", tmp.display());
-        for _ in 0..100 {
-            let path = tmp.join(format!("{prefix}{}", crate::show::random_word(8)));
-            let mut registry = registry();
-            // Announced before it exists, made under the lock: neither a signal nor
-            // a SIGKILL can find it made and not registered.
-            crate::watchdog::announce(Kind::Dir, &path);
-            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => {
-                    crate::watchdog::made(Kind::Dir, &path);
-                    registry.dirs.push(path.clone());
-                    return Ok(ScratchDir { path: Some(path) });
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                    crate::watchdog::forget(&path);
-                }
-                Err(err) => {
-                    crate::watchdog::forget(&path);
-                    return Err(err).with_context(cannot);
-                }
-            }
-        }
-        anyhow::bail!("{}: every name tried was taken", cannot())
-    }
-
-    pub fn path(&self) -> &Path {
-        self.path.as_deref().expect("present until dropped")
-    }
-
-    /// Removes the directory now, reporting a failure (`Drop` cannot).
-    pub fn close(mut self) -> Result<()> {
-        self.remove()
-    }
-
-    /// Keeps the directory until the end of the run (then the plumbing removes it
-    /// like anything still registered), without a value to drop.
-    pub fn keep_for_the_run(mut self) -> PathBuf {
-        self.path.take().expect("present until dropped")
-    }
-
-    fn remove(&mut self) -> Result<()> {
-        let Some(path) = self.path.take() else {
-            return Ok(());
-        };
-        let mut registry = registry();
-        registry.dirs.retain(|registered| *registered != path);
-        let removed = std::fs::remove_dir_all(&path);
-        crate::watchdog::forget(&path);
-        removed.with_context(|| format!("cannot remove {}", path.display()))
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = self.remove();
-    }
-}
-
-/// Creates the shared-memory segment `name` with `create` and registers it in the
-/// same step, so that Ctrl-C (and the watchdog, after a SIGKILL) find the name.
-pub fn create_segment<T>(name: &str, create: impl FnOnce() -> Result<T>) -> Result<T> {
-    watched()?;
-    let file = segment_file(name);
-    let mut registry = registry();
-    crate::watchdog::announce(Kind::File, &file);
-    let made = create();
-    match &made {
-        Ok(_) => {
-            crate::watchdog::made(Kind::File, &file);
-            registry.segments.push(name.to_owned());
-        }
-        Err(_) => crate::watchdog::forget(&file),
-    }
-    made
-}
-
-/// Unlinks the segment `name` with `unlink` (or leaves it, for `--keep`) and
-/// forgets it in the same step.
-pub fn forget_segment(name: &str, unlink: impl FnOnce() -> Result<()>) -> Result<()> {
-    let mut registry = registry();
-    unlink()?;
-    registry.segments.retain(|registered| registered != name);
-    crate::watchdog::forget(&segment_file(name));
-    Ok(())
-}
-
-/// The file Linux shows for the segment `name` ("/x" is /dev/shm/x).
-fn segment_file(name: &str) -> PathBuf {
-    Path::new("/dev/shm").join(name.trim_start_matches('/'))
-}
-
-/// At the end of `plumbing::main`: what is still registered goes (a directory kept
-/// for the whole run, such as the one for ipc-channel's sockets).
-pub(crate) fn at_exit() {
-    if OWNER.get() != Some(&std::process::id()) {
-        return;
-    }
-    let mut registry = registry();
-    for dir in registry.dirs.drain(..) {
-        let _ = std::fs::remove_dir_all(&dir);
-        crate::watchdog::forget(&dir);
-    }
-    for name in registry.segments.drain(..) {
-        let _ = nix::sys::mman::shm_unlink(name.as_str());
-        crate::watchdog::forget(&segment_file(&name));
     }
 }

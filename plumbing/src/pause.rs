@@ -1,159 +1,98 @@
-//! `--pause`: hold the child while it holds the array, so a learner can look at it
-//! from another terminal (`pmap`, /proc/<pid>/maps, /dev/shm), then go on with Enter.
+//! `--pause`: hold a child while it holds the array, so a learner can look at it
+//! from another terminal, then go on with Enter.
 //!
-//! The parent makes two pipes before its first child and hands both to every child
-//! it starts (a forked child inherits them). A child that reaches
-//! [`crate::pages::show_memory`] writes its pid and the array's address into the
-//! first pipe and waits for a byte on the second. A thread of the parent reads the
-//! first pipe, prints what to look at (real pids and names, ready to paste), waits
-//! for a line on standard input (end of input also goes on), and writes the byte.
-//! Ctrl-C meanwhile cleans up as always. The parent's own memory lines never wait.
+//! A child pauses because `--pause` is on its command line (the parent adds it), or
+//! because its parent was (if forked). At [`here`] it prints what to look at, ready
+//! to paste, and stops itself with SIGSTOP. The parent's pause thread waits for a
+//! line on standard input (or its end), then sends SIGCONT.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use nix::fcntl::OFlag;
-use nix::unistd::pipe2;
+use nix::sys::signal::{Signal, kill, raise};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 
-use crate::pages::mapping_of;
+use crate::memory::{Region, mappings_of};
 
-/// The variable that tells a child the two descriptors: "ready,go".
-const VARIABLE: &str = "EXAMPLES_PAUSE_FDS";
-
-/// The child's ends: where it says it is ready, and where it waits for the go.
-#[derive(Clone, Copy)]
-struct Ends {
-    ready: RawFd,
-    go: RawFd,
-}
-
-/// Set in the parent by [`enable`]; a forked child has a copy.
-static PARENT_ENDS: OnceLock<Ends> = OnceLock::new();
-
-/// Whether this run pauses (`--pause`): a scene may keep what it would remove early
-/// (a segment's name) so that the learner can see it.
-pub fn active() -> bool {
-    PARENT_ENDS.get().is_some() || std::env::var_os(VARIABLE).is_some()
-}
-
-/// `--pause`: from now on every child is held at its memory line until Enter.
-pub fn enable() -> Result<()> {
-    let (ready_in, ready_out) = pipe2(OFlag::O_CLOEXEC).context("cannot make the pause pipes")?;
-    let (go_in, go_out) = pipe2(OFlag::O_CLOEXEC).context("cannot make the pause pipes")?;
-    let ends = Ends { ready: ready_out.as_raw_fd(), go: go_in.as_raw_fd() };
-    // The children's ends stay open in the parent for every child still to come.
-    std::mem::forget((ready_out, go_in));
-    std::thread::Builder::new()
-        .name("pause".into())
-        .spawn(move || answer_children(ready_in, go_out))
-        .context("cannot start the pause thread")?;
-    let _ = PARENT_ENDS.set(ends);
-    Ok(())
-}
-
-/// In the parent's `start`: hands the pause pipes to the child, if this run pauses.
-pub(crate) fn hand_over(command: &mut Command) {
-    if let Some(ends) = PARENT_ENDS.get().copied() {
-        command.env(VARIABLE, format!("{},{}", ends.ready, ends.go));
-        let inheritable = move || -> std::io::Result<()> {
-            for fd in [ends.ready, ends.go] {
-                // SAFETY: the fd is open in the child: a copy of the parent's, which
-                // the parent never closes.
-                let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-                let no_flags = nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty());
-                nix::fcntl::fcntl(fd, no_flags)?;
-            }
-            Ok(())
-        };
-        // SAFETY: runs in the forked child before `exec`: two fcntl calls on the
-        // child's own descriptor table, async-signal-safe, nothing allocated.
-        unsafe { std::os::unix::process::CommandExt::pre_exec(command, inheritable) };
-    }
-}
-
-/// In a child: if the parent pauses, say where the array is and wait for the go.
-pub(crate) fn hold_here(address: usize) {
-    if crate::ROLE.get().is_none() {
-        return; // the parent's own lines never wait
-    }
-    let ends = PARENT_ENDS.get().copied().or_else(|| {
-        let text = std::env::var(VARIABLE).ok()?;
-        let (ready, go) = text.split_once(',')?;
-        Some(Ends { ready: ready.parse().ok()?, go: go.parse().ok()? })
-    });
-    let Some(ends) = ends else { return };
-    let _ = std::io::stdout().flush();
-    // SAFETY: both descriptors were handed over open and stay open; ManuallyDrop
-    // keeps these Files from closing them, as other calls use them again.
-    let (mut ready, mut go) = unsafe {
-        (
-            std::mem::ManuallyDrop::new(File::from_raw_fd(ends.ready)),
-            std::mem::ManuallyDrop::new(File::from_raw_fd(ends.go)),
-        )
-    };
-    let message = format!("{} {} {}\n", std::process::id(), address, crate::role());
-    if ready.write_all(message.as_bytes()).is_ok() {
-        let _ = go.read(&mut [0u8; 1]);
-    }
-}
-
-/// The parent's pause thread: one pause per message from a child.
-fn answer_children(ready: OwnedFd, go: OwnedFd) {
-    let (ready, mut go) = (BufReader::new(File::from(ready)), File::from(go));
-    for message in ready.lines().map_while(Result::ok) {
-        let mut fields = message.split_whitespace();
-        let (Some(pid), Some(address), who) =
-            (fields.next(), fields.next(), fields.collect::<Vec<_>>())
-        else {
-            continue;
-        };
-        let (pid, address) = (pid.parse().unwrap_or(0), address.parse().unwrap_or(0));
-        show_what_to_look_at(pid, address, &who.join(" "));
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line); // Enter, or end of input
-        let _ = go.write_all(b"g");
-    }
-}
-
-/// The `pause:` lines: what exists right now, ready to paste into another terminal.
-fn show_what_to_look_at(pid: u32, address: usize, who: &str) {
-    let mut out =
-        vec![format!("pause: {who} (pid {pid}) holds the array; look from another terminal:")];
-    if let Some(mapping) = mapping_of(pid, address) {
-        let pattern = match mapping.file() {
-            Some(path) => {
-                path.rsplit('/').next().unwrap_or(path).trim_end_matches(" (deleted)").to_owned()
-            }
-            None => format!("{:x}", mapping.start),
-        };
-        out.push(format!("pause:   grep {pattern} /proc/{pid}/maps"));
-        if let Some(path) = mapping.path.as_deref().filter(|path| path.starts_with("/dev/shm/")) {
-            out.push(format!("pause:   ls -l {path}"));
-        }
-    }
-    out.push(format!("pause:   pmap -x {pid}"));
-    out.push(format!("pause:   cat /proc/{pid}/smaps_rollup"));
-    out.push("pause: press Enter here to go on".to_owned());
-    // Not println!: with nobody reading our output any more, the child must still go.
-    let _ = writeln!(std::io::stdout(), "{}", out.join("\n"));
-}
+/// Whether this run pauses (copied into forked children).
+static PAUSING: AtomicBool = AtomicBool::new(false);
 
 /// `--pause`, the same flag in every program.
 #[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PauseArg {
     /// Hold each child while it holds the array, and say what to look at from another
-    /// terminal (pmap, /proc/PID/maps, /dev/shm); Enter goes on
+    /// terminal (/proc/PID/maps, smaps_rollup, /dev/shm); Enter goes on
     #[arg(long, global = true)]
     pub pause: bool,
 }
 
 impl PauseArg {
-    /// Turns pausing on for this run's scenes, if asked.
-    pub fn apply(self) -> Result<()> {
-        if self.pause { enable() } else { Ok(()) }
+    /// Turns pausing on, if asked: in a parent for its children, in a child for itself.
+    pub fn apply(self) {
+        PAUSING.store(self.pause, Ordering::SeqCst);
     }
+}
+
+/// In the parent, before each child: whether this run pauses; the first time, the
+/// thread that lets stopped children go on.
+pub(crate) fn start_if_pausing() -> Result<bool> {
+    static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if !PAUSING.load(Ordering::SeqCst) {
+        return Ok(false);
+    }
+    if STARTED.get().is_none() {
+        let thread = std::thread::Builder::new().name("pause".into());
+        thread.spawn(resume_stopped_children).context("cannot start the pause thread")?;
+        let _ = STARTED.set(());
+    }
+    Ok(true)
+}
+
+/// The pause thread: a stopped child waits for Enter, then goes on. Asking only for
+/// stopped children (WSTOPPED) leaves the main thread's waits for ended ones alone.
+fn resume_stopped_children() {
+    loop {
+        match waitid(Id::All, WaitPidFlag::WSTOPPED | WaitPidFlag::WNOHANG) {
+            Ok(WaitStatus::Stopped(pid, _)) => {
+                let mut line = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut line); // Enter, or end
+                let _ = kill(pid, Signal::SIGCONT);
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// In a child, with `--pause`: say where `array` is and what to look at, then stop
+/// until the parent says go. Without `--pause`, and in the parent: nothing.
+pub fn here<R: Region + ?Sized>(array: &R) {
+    let Some(role) = crate::ROLE.get().filter(|_| PAUSING.load(Ordering::SeqCst)) else {
+        return; // not pausing, or the parent itself (it has nobody to wake it)
+    };
+    let pid = std::process::id();
+    let (start, bytes) = array.region();
+    let (start, end) = (start as usize, start as usize + bytes);
+    let mappings = mappings_of(pid, start, end);
+    let mut out = vec![format!(
+        "pause: {role} (pid {pid}) holds the array, {} at {start:x}-{end:x}",
+        crate::show::size(bytes as u64)
+    )];
+    out.push("pause: look from another terminal:".into());
+    let starts: Vec<String> = mappings.iter().map(|m| format!("{:x}", m.start)).collect();
+    if !starts.is_empty() {
+        out.push(format!("pause:   grep -E '^({})-' /proc/{pid}/maps", starts.join("|")));
+    }
+    out.push(format!("pause:   grep -E 'Rss|Shared|Private' /proc/{pid}/smaps_rollup"));
+    for path in mappings.iter().filter_map(|m| m.path.as_deref()) {
+        if let Some(file) = path.strip_prefix("/dev/shm/").filter(|f| !f.ends_with(" (deleted)")) {
+            out.push(format!("pause:   ls -l /dev/shm/{file}"));
+        }
+    }
+    out.push("pause: press Enter here to go on".into());
+    // Not println!: a closed standard output must not stop the pause's end.
+    let _ = writeln!(std::io::stdout(), "{}", out.join("\n"));
+    let _ = std::io::stdout().flush();
+    let _ = raise(Signal::SIGSTOP);
 }

@@ -1,25 +1,31 @@
-//! What the programs print, the same way in every program: the array's first
-//! values or its top-left corner (what the tutorials print), sizes and times.
+//! What every program prints the same way: what the tutorials print of an array,
+//! sizes, times, and the evidence behind a verdict (the whole array).
 
 use std::fmt::Debug;
 use std::time::Duration;
 
-use ndarray::{ArrayView1, ArrayView2, s};
+use anyhow::{Result, bail};
+use ndarray::{ArrayView, Dimension, Ix2, s};
 
-/// The first 10 values, as the tutorials print `data[:10]`:
-/// `child: first 10 values: [1.0, 1.0, ...]`.
-pub fn show_first_values<A: Debug>(who: &str, data: ArrayView1<'_, A>) {
-    let first: Vec<String> = data.iter().take(10).map(|v| format!("{v:?}")).collect();
-    println!("{who}: first {} values: [{}]", first.len(), first.join(", "));
-}
-
-/// The top-left 5x5 corner, as the tutorials print `data[:5, :5]`, one row a line.
-pub fn show_corner(who: &str, data: ArrayView2<'_, f64>) {
-    println!("{who}: top-left 5x5 corner:");
-    let (rows, cols) = data.dim();
-    for row in data.slice(s![..rows.min(5), ..cols.min(5)]).rows() {
-        let values: Vec<String> = row.iter().map(|x| format!("{x:.1}")).collect();
-        println!("{who}:   [{}]", values.join(", "));
+/// What the tutorials print of an array: a 1-D array's first 10 values, as
+/// `print(data[:10])`, on one line (`child: first 10 values: [1.0, 1.0, ...]`); a
+/// 2-D array's top-left 5x5 corner, as `print(data[:5, :5])`, one row a line.
+pub fn show_values<A: Debug, D: Dimension>(who: &str, data: ArrayView<'_, A, D>) {
+    let list = |values: &mut dyn Iterator<Item = &A>| {
+        values.map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
+    };
+    match data.clone().into_dimensionality::<Ix2>() {
+        Ok(corner) => {
+            println!("{who}: top-left 5x5 corner:");
+            let (rows, cols) = corner.dim();
+            for row in corner.slice(s![..rows.min(5), ..cols.min(5)]).rows() {
+                println!("{who}:   [{}]", list(&mut row.iter()));
+            }
+        }
+        Err(_) => {
+            let first = data.len().min(10);
+            println!("{who}: first {first} values: [{}]", list(&mut data.iter().take(10)));
+        }
     }
 }
 
@@ -33,19 +39,6 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
-/// `length` random lowercase letters and digits, for names that must not collide
-/// with another run's (std seeds every `RandomState` from the OS's random source).
-pub fn random_word(length: usize) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    (0..length)
-        .map(|_| {
-            let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
-            ALPHABET[(random % ALPHABET.len() as u64) as usize] as char
-        })
-        .collect()
-}
-
 /// A duration in seconds: "0.012 s" under a second, "1.25 s" from one on.
 pub fn seconds(duration: Duration) -> String {
     match duration.as_secs_f64() {
@@ -54,15 +47,18 @@ pub fn seconds(duration: Duration) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_as_people_say_them() {
-        assert_eq!(size(4000), "4000 bytes");
-        assert_eq!(size(8_000_000), "8.0 MB");
-        assert_eq!(size(800_000_000), "800 MB");
-        assert_eq!(size(1_600_000_000), "1.6 GB");
+/// Every element of `data` is `expected`, or an error naming the first that is not:
+/// "expected 2.0 in all 1000 elements of the segment, but element 0 is 1".
+pub fn expect_all<D: Dimension>(
+    data: ArrayView<'_, f64, D>,
+    expected: f64,
+    what: &str,
+) -> Result<()> {
+    if let Some((at, seen)) = data.indexed_iter().find(|(_, x)| **x != expected) {
+        bail!(
+            "expected {expected:.1} in all {} elements of {what}, but element {at:?} is {seen}",
+            data.len()
+        );
     }
+    Ok(())
 }

@@ -419,11 +419,10 @@ fn marked(marker: &str) -> Vec<Marked> {
         let Some(environ) = read(&name, "environ") else {
             continue;
         };
-        let mut vars = environ.split(|&b| b == 0);
-        if !vars.clone().any(|var| var == needle.as_bytes()) {
+        if !environ.split(|&b| b == 0).any(|var| var == needle.as_bytes()) {
             continue;
         }
-        let watchdog = vars.any(|var| var.starts_with(b"EXAMPLES_WATCHDOG="));
+        let watchdog = read(&name, "comm").is_some_and(|comm| comm == b"watchdog\n");
         let stat = read(&name, "stat").unwrap_or_default();
         let stat = String::from_utf8_lossy(&stat);
         // Field 4, after the name in parentheses (which may hold spaces): the parent.
@@ -431,6 +430,7 @@ fn marked(marker: &str) -> Vec<Marked> {
         let copy_of_parent = parent.is_some_and(|parent| {
             let named_child = read(&name, "comm").is_some_and(|comm| comm == b"child\n");
             !named_child
+                && !watchdog
                 && read(&name, "cmdline").is_some_and(|own| read(parent, "cmdline") == Some(own))
         });
         found.push(Marked { pid, scene: !watchdog && !copy_of_parent, watchdog });
@@ -483,36 +483,42 @@ pub fn check_closed_output(bin: &str, name: &str, args: &[&str], after: &[usize]
     }
 }
 
-/// One memory line a program printed: `who: memory: the array's 80 MB: 80 MB shared,
-/// 0 MB private, in a shared mapping`.
+/// One memory line a program printed, with the line after it:
+///
+/// ```text
+/// child: memory: the array's 80 MB: 80 MB shared, 0 MB private,
+/// child:   in a shared mapping of /dev/shm/exshm-4711-1a2b3c4d
+/// ```
 #[derive(Debug)]
 pub struct MemoryLine {
     pub shared_mb: u64,
     pub private_mb: u64,
-    /// What follows the counts: the kind of mapping.
+    /// The second line, after "in ": the kind of mapping.
     pub mapping: String,
 }
 
 /// The memory lines of `who` (e.g. "child", "parent"), in the order printed.
 pub fn memory_lines(stdout: &str, who: &str) -> Vec<MemoryLine> {
     let prefix = format!("{who}: memory: the array's ");
-    stdout
-        .lines()
-        .filter_map(|line| line.strip_prefix(&prefix))
-        .map(|rest| {
-            let number = |after: &str, before: &str| -> u64 {
-                let start = rest.find(after).expect("the field") + after.len();
-                let tail = &rest[start..];
-                tail[..tail.find(before).expect("the unit")].trim().parse().expect("a number")
-            };
-            MemoryLine {
-                shared_mb: number(": ", " MB shared"),
-                private_mb: number("shared, ", " MB private"),
-                mapping: rest
-                    .split_once(", in ")
-                    .map(|(_, kind)| kind.to_owned())
-                    .unwrap_or_default(),
-            }
-        })
-        .collect()
+    let kind_prefix = format!("{who}:   in ");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let mut found = Vec::new();
+    for (at, line) in lines.iter().enumerate() {
+        let Some(rest) = line.strip_prefix(&prefix) else { continue };
+        if rest.contains("too small to tell") {
+            continue;
+        }
+        let number = |after: &str, before: &str| -> u64 {
+            let start = rest.find(after).expect("the field") + after.len();
+            let tail = &rest[start..];
+            tail[..tail.find(before).expect("the unit")].trim().parse().expect("a number")
+        };
+        let next = lines.get(at + 1).copied().unwrap_or_default();
+        found.push(MemoryLine {
+            shared_mb: number(": ", " MB shared"),
+            private_mb: number("shared, ", " MB private"),
+            mapping: next.strip_prefix(&kind_prefix).unwrap_or_default().to_owned(),
+        });
+    }
+    found
 }

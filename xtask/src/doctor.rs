@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use plumbing::show::size;
 
 use crate::{command_output, workspace_root};
 
@@ -102,7 +103,7 @@ const SCENES: &[Scene] = &[
         file: None,
         declared: &[
             "checked_side(cli.n.unwrap_or(10_000))",
-            "room::check_memory(n, bytes, 2, \"the child's and the parent's\")",
+            "memory::array_len(n, n.checked_mul(n), size_of::<f64>(), 2, \"the child's and the parent's\")",
         ],
     },
     Scene {
@@ -197,7 +198,7 @@ const SCENES: &[Scene] = &[
         file: Some(File::TmpDir),
         declared: &[
             "if self.has_one_child() { 1000 } else { 100_000_000 }",
-            "room::check_memory(n, bytes, 1 + private_copies,",
+            "memory::array_len(n, Some(n), size_of::<f32>(), 1 + private_copies, holders)",
         ],
     },
     Scene {
@@ -344,7 +345,7 @@ pub fn run() -> Result<bool> {
     let findings = [
         linux(),
         dev_shm(Path::new("/dev/shm")),
-        memory(memory_available()),
+        memory(plumbing::memory::available()),
         tmpdir(&std::env::temp_dir()),
         rust(&root),
         python(),
@@ -443,14 +444,6 @@ fn dev_shm(dir: &Path) -> Finding {
         format!("or run it smaller: `{}`", scene.command(scene.largest_n(free, 1))),
     ];
     finding
-}
-
-/// MemAvailable from /proc/meminfo, in bytes, as the programs read it.
-fn memory_available() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
 }
 
 fn memory(available: Option<u64>) -> Finding {
@@ -619,16 +612,6 @@ fn python() -> Finding {
     )
 }
 
-/// Sizes as the programs print them: "800 MB", "1.6 GB".
-fn size(bytes: u64) -> String {
-    match bytes {
-        b if b < 1_000_000 => format!("{b} bytes"),
-        b if b < 10_000_000 => format!("{:.1} MB", b as f64 / 1e6),
-        b if b < 1_000_000_000 => format!("{:.0} MB", b as f64 / 1e6),
-        b => format!("{:.1} GB", b as f64 / 1e9),
-    }
-}
-
 /// Rounded down to two significant digits: 8944 -> 8900.
 fn two_digits(n: u64) -> u64 {
     let mut unit = 1;
@@ -735,8 +718,6 @@ mod tests {
         assert_eq!(two_digits(7905), 7900);
         assert_eq!(two_digits(62_500_000), 62_000_000);
         assert_eq!(two_digits(42), 42);
-        assert_eq!(size(1_600_000_000), "1.6 GB");
-        assert_eq!(size(800_000_000), "800 MB");
         assert!(version("1.95.0") >= version("1.89"));
         assert!(version("1.88.1") < version("1.89"));
     }

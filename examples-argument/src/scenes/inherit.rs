@@ -7,12 +7,11 @@ use std::time::Instant;
 
 use anyhow::Result;
 use ndarray::Array2;
-use plumbing::room::minor_page_faults;
-use plumbing::show::seconds;
-use plumbing::verdict::expect_all;
-use plumbing::{show_corner, show_memory};
+use plumbing::memory::show_memory;
+use plumbing::pause_here;
+use plumbing::show::{expect_all, seconds, show_values};
 
-use crate::scenes::{argument::task, checked_shape, megabytes, report_peak_memory};
+use crate::scenes::{argument::task, checked_shape, megabytes, report_peak_memory, report_writes};
 
 /// The parent: ones, a forked child that fills zeros, a look afterwards.
 pub fn parent(n: u64) -> Result<()> {
@@ -30,7 +29,7 @@ pub fn parent(n: u64) -> Result<()> {
         "parent: the child has exited after {}; the parent's array now:",
         seconds(started.elapsed())
     );
-    show_corner("parent", data.view()); // print(data[:5, :5])
+    show_values("parent", data.view()); // print(data[:5, :5])
     report_peak_memory();
     expect_all(data.view(), 1.0, "the parent's array (the child wrote its own page copies)")?;
     println!(
@@ -42,16 +41,13 @@ pub fn parent(n: u64) -> Result<()> {
 
 /// The forked child. Its `data` is the parent's array: the same addresses, the same
 /// physical pages, now read-only for both. Its first write to a page makes the
-/// kernel copy that 4 KiB page for the child alone (a "minor page fault").
+/// kernel copy that page (4 KiB) for the child alone.
 fn child(data: &mut Array2<f64>) -> Result<()> {
-    show_memory("child", data); // before writing: the parent's pages, shared
-    let faults_before = minor_page_faults();
+    let before = show_memory("child", data); // before writing: the parent's pages, shared
+    pause_here(data); // --pause: look from another terminal (Enter goes on)
     task(data)?;
-    let copied = minor_page_faults() - faults_before;
-    let mb = megabytes(usize::try_from(copied).unwrap_or(0) * 4096);
-    println!(
-        "child: filling zeros made the kernel copy {copied} pages (about {mb} MB) for this process alone"
-    );
-    show_memory("child", data); // after writing: copies of its own, private
+    let after = show_memory("child", data); // after writing: copies of its own, private
+    report_writes(data, after - before); // what it wrote, what the kernel copied
+    pause_here(data); // --pause: and look again
     Ok(())
 }

@@ -7,7 +7,7 @@ use callback::StartCallingBack;
 use examples_manager::Proxy;
 use ipc_channel::ipc::{self, IpcSender};
 use plumbing::Process;
-use plumbing::room::peak;
+use plumbing::memory::peak;
 use plumbing::show::size;
 
 use crate::Task;

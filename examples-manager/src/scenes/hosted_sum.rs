@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::{Result, ensure};
-use plumbing::room::peak;
+use plumbing::memory::peak;
 use plumbing::show::size;
 
 use crate::scenes::with_server;
@@ -25,7 +25,7 @@ pub fn parent(len: usize) -> Result<()> {
         let start = Instant::now();
         let copy = proxy.copy()?; // data_proxy._getvalue(): the whole array crosses over
         let copied = copy.sum();
-        plumbing::show_memory("parent", &copy); // the fetched copy: ours alone
+        plumbing::memory::show_memory("parent", &copy); // the fetched copy: ours alone
         let copied_time = start.elapsed().as_secs_f64();
         println!(
             "parent: sum on a fetched copy: {copied} in {copied_time:.3} s ({array} crossed over first)"

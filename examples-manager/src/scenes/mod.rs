@@ -14,7 +14,7 @@ use anyhow::Result;
 use callback::StartCallingBack;
 use examples_manager::{Proxy, ServerGone};
 use ipc_channel::ipc;
-use plumbing::{Process, room};
+use plumbing::{Process, memory};
 
 use crate::{Scene, Task};
 
@@ -74,19 +74,19 @@ pub fn with_server<T>(len: usize, scene: impl FnOnce(&Proxy) -> Result<T>) -> Re
     // sending end becomes our proxy. Every client's proxy is a clone of it.
     let (requests, incoming) = ipc::channel()?;
     let task = Task::Server { len, requests: incoming };
-    let mut server = Process::new(task).label("the server process").start_calling_back()?;
+    let mut server = Process::new(task).start_calling_back()?;
     let proxy = Proxy::new(requests);
     // The server answers once it has made the array and serves.
-    proxy.shape().map_err(|err| server.explain(err, true))?;
+    proxy.shape().map_err(|err| callback::explain(&mut server, err, true))?;
     println!("parent: the server (process {}) hosts ones of shape [{len}]", server.pid());
     let value = scene(&proxy).map_err(|err| {
         // A child may have failed because the server died: if the server no longer
         // answers, how it ended is the story.
         let gone = err.downcast_ref::<ServerGone>().is_some()
             || !proxy.answers_within(Duration::from_secs(1));
-        server.explain(err, gone)
+        callback::explain(&mut server, err, gone)
     })?;
-    proxy.shutdown().map_err(|err| server.explain(err, true))?;
+    proxy.shutdown().map_err(|err| callback::explain(&mut server, err, true))?;
     server.join()?;
     Ok(value)
 }
@@ -100,13 +100,18 @@ impl callback::Task for Task {
             Task::Sum { .. } | Task::Fill { .. } => "child".into(),
         }
     }
+
+    fn label(&self) -> String {
+        match self {
+            Task::Server { .. } => "the server process".into(),
+            _ => "the child process".into(),
+        }
+    }
 }
 
 /// The length of a scene's array: `--n` or the scene's default. Refused before
 /// anything is allocated if `copies` arrays that long do not fit in memory.
 pub fn array_len(n: Option<u64>, default: u64, copies: u64) -> Result<usize> {
     let n = n.unwrap_or(default);
-    let bytes = room::array_bytes(n, Some(n), size_of::<f64>())?;
-    room::check_memory(n, bytes, copies, "the server's and the parent's copy")?;
-    Ok(bytes / size_of::<f64>())
+    memory::array_len(n, Some(n), size_of::<f64>(), copies, "the server's and the parent's copy")
 }

@@ -27,7 +27,7 @@ pub fn parent(len: usize, clients: u64) -> Result<()> {
         // The clients at once: each starts adding as soon as it has its proxy.
         let add = |id| Process::new(Task::AddOne { id, proxy: proxy.clone() });
         let team: Result<Vec<_>> = (1..=clients).map(|id| add(id).start_calling_back()).collect();
-        join_all(team?)?;
+        join_all(team?, Ok(()))?;
         let (min, max) = proxy.min_max()?;
         let total = proxy.sum()?;
         let first = proxy.slice(0, len.min(10))?;

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use anyhow::{Result, ensure};
 use ndarray::ArrayViewMut1;
-use plumbing::{Process, show_first_values, show_memory};
+use plumbing::memory::show_memory;
+use plumbing::show::show_values;
+use plumbing::{Process, pause_here};
 
 use crate::{Task, file};
 
@@ -16,13 +18,13 @@ pub fn parent(path: &Path, n: usize) -> Result<()> {
     map.flush()?;
     println!("parent: created {} with {n} f32 values of 1, flushed", path.display());
     // SAFETY: no child exists yet, so no other process writes the file.
-    show_first_values("parent", unsafe { file::view(&map, n) });
+    show_values("parent", unsafe { file::view(&map, n) });
 
     Process::new(Task::CopyOnWrite { file: path.into(), len: n }).start()?.join()?;
 
     // SAFETY: the child has exited (and it could not write the file anyway).
     let data = unsafe { file::view(&map, n) };
-    show_first_values("parent", data);
+    show_values("parent", data);
     let changed = data.iter().filter(|&&v| v != 1.0).count();
     ensure!(
         changed == 0,
@@ -40,12 +42,14 @@ pub fn child(path: &Path, n: usize) -> Result<()> {
     // SAFETY: n aligned f32 values (map_private checked), in a mapping that only this
     // process can see; `private` outlives the view.
     let mut data = unsafe { ArrayViewMut1::from_shape_ptr(n, private.as_mut_ptr().cast::<f32>()) };
-    show_first_values("child", data.view());
+    show_values("child", data.view());
     let ones = data.iter().filter(|&&v| v == 1.0).count(); // reading every page copies none
     println!("child: read all {n} values, {ones} of them 1");
     show_memory("child", &data); // read, not written: still the file's pages, shared
+    pause_here(&data); // --pause: look from another terminal (Enter goes on)
     data += 1.0; // each page written becomes this process's own copy
-    show_first_values("child", data.view());
+    show_values("child", data.view());
     show_memory("child", &data); // written: private copies
+    pause_here(&data); // --pause: and look again
     Ok(())
 }

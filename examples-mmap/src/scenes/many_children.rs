@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
-use plumbing::process::Child;
-use plumbing::show::size;
-use plumbing::{Process, join_all, show_first_values, show_memory};
+use plumbing::memory::show_memory;
+use plumbing::show::{show_values, size};
+use plumbing::{Child, Process, join_all, pause_here};
 
 use crate::updates::{self, Updates};
 use crate::{Task, file};
@@ -39,18 +39,18 @@ pub fn run(path: &Path, n: usize, k: u32, start: impl Fn(u32) -> Result<Child>) 
     println!("parent: created {} with {n} f32 values of 0 ({bytes})", path.display());
     let floor = updates::floor(&map, n, k); // the same work in one process
     // SAFETY: no child exists yet, so no other process writes the file.
-    show_first_values("parent", unsafe { file::view(&map, n) }); // print(data[:10])
+    show_values("parent", unsafe { file::view(&map, n) }); // print(data[:10])
 
     // start() and join() each child. Each maps the file by its name: nothing is copied.
     println!("parent: starting {k} children; each maps the file and adds 1 to every value");
     let started = Instant::now();
     let team: Result<Vec<Child>> = (1..=k).map(start).collect();
-    let finished = join_all(team?)?;
+    let (_, finished) = join_all(team?, Ok(()))?;
     updates::report_times(floor, started, &finished);
 
     // SAFETY: every child has exited; no other process writes the file any more.
     let data = unsafe { file::view(&map, n) };
-    show_first_values("parent", data); // print(data[:10])
+    show_values("parent", data); // print(data[:10])
     Updates::count(data, k)
 }
 
@@ -74,6 +74,7 @@ pub fn child(path: &Path, n: usize, id: u32) -> Result<()> {
     }
     if id == 1 {
         show_memory("child 1", values); // the file's pages, shared by every child
+        pause_here(values); // --pause: look at it from another terminal, then Enter
     }
     Ok(())
 }

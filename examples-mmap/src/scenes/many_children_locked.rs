@@ -8,7 +8,8 @@ use std::path::Path;
 use anyhow::{Result, ensure};
 use ndarray::ArrayViewMut1;
 use plumbing::Process;
-use plumbing::pages::show_memory_at;
+use plumbing::memory::show_memory;
+use plumbing::pause_here;
 
 use crate::scenes::many_children;
 use crate::{Task, file, updates::Updates};
@@ -52,7 +53,8 @@ pub fn child(path: &Path, n: usize, id: u32) -> Result<()> {
         chunk += 1.0; // data[:] += 1, for this chunk
     }
     if id == 1 {
-        show_memory_at("child 1", map.as_ptr(), map.len()); // speaks for every child
+        show_memory("child 1", &(map.as_ptr(), map.len())); // speaks for every child
+        pause_here(&(map.as_ptr(), map.len())); // --pause: look, then Enter
     }
     Ok(())
 }

@@ -9,8 +9,8 @@ pub mod one_child;
 use std::path::PathBuf;
 
 use anyhow::Result;
+use plumbing::Word;
 use plumbing::args;
-use plumbing::process::Args;
 
 use crate::file::Place;
 use crate::{Scene, Task};
@@ -114,7 +114,7 @@ pub fn run(
 /// order the variant declares them, as clap reads them back. An external child
 /// (`--child-cmd`) gets the arguments alone: the file's path, n, the child's number.
 impl plumbing::Task for Task {
-    fn args(&self) -> Args {
+    fn args(&self) -> Vec<Word> {
         match self {
             Task::OneChild { file, len } => args!["one-child", file, len],
             Task::ManyChildren { file, len, id } => args!["many-children", file, len, id],
@@ -130,7 +130,7 @@ impl plumbing::Task for Task {
 impl Task {
     /// How the child names itself in its error lines: "child", or "child 3" when it
     /// has brothers and sisters.
-    pub fn label(&self) -> String {
+    pub fn role(&self) -> String {
         match self {
             Task::ManyChildren { id, .. } | Task::ManyChildrenLocked { id, .. } => {
                 format!("child {id}")

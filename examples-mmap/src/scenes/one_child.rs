@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use anyhow::{Result, ensure};
-use plumbing::{Process, show_first_values, show_memory};
+use plumbing::memory::show_memory;
+use plumbing::show::show_values;
+use plumbing::{Process, pause_here};
 
 use crate::{Task, file};
 
@@ -19,7 +21,7 @@ pub fn parent(path: &Path, n: usize, child_cmd: Option<&str>) -> Result<()> {
     map.flush()?;
     println!("parent: created {} with {n} f32 values of 1, flushed", path.display());
     // SAFETY: no child exists yet, so no other process writes the file.
-    show_first_values("parent", unsafe { file::view(&map, n) }); // print(data[:10])
+    show_values("parent", unsafe { file::view(&map, n) }); // print(data[:10])
 
     // child = Process(target=task, args=(filename, n)); child.start(); child.join()
     // While the child runs, the parent holds no view of the mapping, only `map`, which
@@ -30,7 +32,7 @@ pub fn parent(path: &Path, n: usize, child_cmd: Option<&str>) -> Result<()> {
 
     // SAFETY: the child has exited; no other process writes the file any more.
     let data = unsafe { file::view(&map, n) };
-    show_first_values("parent", data); // print(data[:10])
+    show_values("parent", data); // print(data[:10])
     let wrong = data.iter().filter(|&&v| v != 2.0).count();
     ensure!(wrong == 0, "expected 2 in all {n} values after the child's +1, but {wrong} are not 2");
     println!(
@@ -45,10 +47,11 @@ pub fn child(path: &Path, n: usize) -> Result<()> {
     let (_file, map) = file::open::<f32>(path, n)?;
     // SAFETY: the parent is waiting for us and holds no view; nobody else writes.
     let mut data = unsafe { file::view_mut(&map, n) };
-    show_first_values("child", data.view()); // print(f'Child: {data[:10]}')
+    show_values("child", data.view()); // print(f'Child: {data[:10]}')
     data += 1.0; // data[:] += 1
     map.flush()?; // data.flush()
-    show_first_values("child", data.view()); // print(f'Child: {data[:10]}')
+    show_values("child", data.view()); // print(f'Child: {data[:10]}')
     show_memory("child", &data); // the kernel's word: the file's pages, shared
+    pause_here(&data); // --pause: look at it from another terminal, then Enter
     Ok(())
 }

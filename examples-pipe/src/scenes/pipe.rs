@@ -7,10 +7,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ndarray::Array2;
-use plumbing::room::{children_peak, peak};
-use plumbing::show::size;
-use plumbing::verdict::expect_all;
-use plumbing::{HandOver, Process, show_corner, show_memory};
+use plumbing::memory::{peak, show_memory};
+use plumbing::show::{expect_all, show_values, size};
+use plumbing::{HandOver, Process, pause_here};
 
 use crate::channel::{self, Via};
 use crate::{Task, frame};
@@ -21,7 +20,7 @@ pub fn parent(n: usize, via: Via, pipe_size: Option<u32>) -> Result<()> {
     // parent_conn, child_conn = Pipe()
     let (read_end, write_end) = channel::open(via, pipe_size)?;
     // child = Process(target=task, args=(child_conn,)); child.start()
-    let conn = HandOver::new(&write_end);
+    let conn = HandOver::from(&write_end);
     let child = Process::new(Task::Pipe { side: n, conn }).start()?;
     // Close our copy now. The reader sees end-of-file only once EVERY write end is
     // closed: if we kept one, a child dying mid-send would leave us in read() forever.
@@ -41,10 +40,10 @@ pub fn parent(n: usize, via: Via, pipe_size: Option<u32>) -> Result<()> {
         transfer.seconds,
         bytes as f64 / transfer.seconds / 1e9,
     );
-    show_corner("parent", array.view()); // print(data[:5, :5])
+    show_values("parent", array.view()); // print(data[:5, :5])
     show_memory("parent", &array); // the kernel's word: a copy of our own
     expect_all(array.view(), 1.0, "the received array")?;
-    println!("parent: peak memory: parent {}, child {}", size(peak()), size(children_peak()));
+    println!("parent: peak memory {}", size(peak())); // the child says its own
     let wall = started.elapsed().as_secs_f64();
     println!("parent: the scene took {wall:.2} s (start the child, fill, send, receive, check)");
     println!(
@@ -58,15 +57,17 @@ pub fn parent(n: usize, via: Via, pipe_size: Option<u32>) -> Result<()> {
 pub fn child(n: usize, conn: HandOver) -> Result<()> {
     let mut out = File::from(conn.take()?); // child_conn
     // data = ones((n, n)), made the way numpy makes a large array, on 2 MiB pages.
-    let array = Array2::from_shape_vec((n, n), plumbing::bench::ones(n * n))?;
+    let array = Array2::from_shape_vec((n, n), plumbing::arrays::ones(n * n))?;
     let bytes = size((array.len() * size_of::<f64>()) as u64);
     println!("child: made ones of shape ({n}, {n}), {bytes}");
-    show_corner("child", array.view()); // print(data[:5, :5])
+    show_values("child", array.view()); // print(data[:5, :5])
     show_memory("child", &array);
+    pause_here(&array); // --pause: look at it from another terminal, then Enter
     let clock = Instant::now();
     frame::write_array(&mut out, &array).context("sending the array to the parent")?; // conn.send(data)
     drop(out); // closing our end is what lets the parent see end-of-file after the data
     let took = clock.elapsed().as_secs_f64();
     println!("child: sent a {}-byte header and {bytes} of data in {took:.2} s", frame::HEADER_LEN);
+    println!("child: peak memory {}", size(peak()));
     Ok(())
 }

@@ -4,11 +4,11 @@
 //! ones: copies both ways, and a change comes back only when it is sent back.
 
 use anyhow::{Context, Result};
-use callback::{StartCallingBack, join_all_with};
+use callback::StartCallingBack;
 use ipc_channel::ipc::{self, IpcSender};
-use plumbing::show::{seconds, size};
-use plumbing::verdict::expect_all;
-use plumbing::{Process, show_corner, show_memory};
+use plumbing::memory::show_memory;
+use plumbing::show::{expect_all, seconds, show_values, size};
+use plumbing::{Process, join_all, pause_here};
 
 use crate::Task;
 use crate::parcel::{self, Parcel, get, put};
@@ -26,13 +26,14 @@ pub fn parent(n: usize) -> Result<()> {
     let child = Process::new(Task::FillZeros { argument, queue }).start_calling_back()?;
     println!("parent: started the child (pid {}) with the array and the queue", child.pid());
     let got = parcel::send_bytes(packing, &data).and_then(|()| get(&get_end)); // queue.get()
-    let (got, child_took) = join_all_with(vec![child], got)?; // child.join()
+    let (got, took) = join_all(vec![child], got)?; // child.join()
+    let child_took = took[0];
 
     report_transfer(&got);
-    show_corner("parent", got.array.view());
+    show_values("parent", got.array.view());
     show_memory("parent", &got.array); // a copy of the child's copy
     println!("parent: and its own array, the one it gave away:");
-    show_corner("parent", data.view());
+    show_values("parent", data.view());
     println!(
         "parent: the child took {} (started, received, filled zeros, put them, exited)",
         seconds(child_took)
@@ -52,11 +53,12 @@ pub fn parent(n: usize) -> Result<()> {
 pub fn child(argument: Parcel, queue: &IpcSender<Parcel>) -> Result<()> {
     let mut data = argument.open().context("could not receive the argument")?.array;
     println!("child: got its argument, its own copy, of shape {:?}", data.dim());
-    show_corner("child", data.view());
+    show_values("child", data.view());
     show_memory("child", &data); // the kernel's word: its own copy
+    pause_here(&data); // --pause: look at it from another terminal, then Enter
     data.fill(0.0); // data.fill(0.0)
     println!("child: filled its copy with zeros");
-    show_corner("child", data.view());
+    show_values("child", data.view());
     println!("child: putting its copy back on the queue");
     put(queue, 1, &data) // queue.put(data)
 }

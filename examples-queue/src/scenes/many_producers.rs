@@ -3,10 +3,11 @@
 //! gets until the queue closes, and every array must arrive exactly once, whole.
 
 use anyhow::{Result, bail};
-use callback::{StartCallingBack, join_all_with};
+use callback::StartCallingBack;
 use ipc_channel::ipc::{self, IpcSender};
 use ndarray::Array2;
-use plumbing::{Process, show_memory};
+use plumbing::memory::show_memory;
+use plumbing::{Process, join_all, pause_here};
 
 use crate::Task;
 use crate::arrivals::Arrivals;
@@ -24,15 +25,14 @@ pub fn parent(n: usize, producers: u32) -> Result<()> {
     let mut team = Vec::new();
     let started: Result<()> = (1..=producers).try_for_each(|id| {
         let task = Task::Produce { id, n, queue: queue.clone() };
-        let label = format!("child process {id} of {producers}");
-        team.push(Process::new(task).label(label).start_calling_back()?);
+        team.push(Process::new(task).start_calling_back()?);
         Ok(())
     });
     // The parent's put end must go, or the queue could never close: see `get`.
     drop(queue);
     // while queue.get(): until the queue closes, which it does when every child is gone
     let got = started.and_then(|()| Arrivals::get_until_closed(&get_end, &mut team, producers, n));
-    let (arrivals, _) = join_all_with(team, got)?;
+    let (arrivals, _) = join_all(team, got)?;
 
     report_peak_memory();
     let missing = arrivals.missing();
@@ -60,6 +60,7 @@ pub fn child(id: u32, n: usize, queue: &IpcSender<Parcel>) -> Result<()> {
     );
     if id == 1 {
         show_memory("child 1", &data); // one speaks for all
+        pause_here(&data); // --pause: look at it from another terminal, then Enter
     }
     put(queue, id, &data) // queue.put(data)
 }

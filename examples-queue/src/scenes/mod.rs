@@ -6,7 +6,7 @@ pub mod many_producers;
 pub mod queue;
 
 use anyhow::Result;
-use plumbing::room;
+use plumbing::memory;
 use plumbing::show::{seconds, size};
 
 use crate::parcel::{self, Got};
@@ -21,6 +21,13 @@ impl callback::Task for Task {
         match self {
             Task::Produce { id, .. } => format!("child {id}"),
             _ => "child".into(),
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Task::Produce { id, .. } => format!("child process {id}"),
+            _ => "the child process".into(),
         }
     }
 }
@@ -65,16 +72,13 @@ pub fn run(scenes: &[Scene], n: u64, producers: u32) -> Result<()> {
 /// The shape (n, n), or a clear error if `copies` such arrays can't fit in memory.
 /// Checked before allocating, so a typo in `--n` is a message, not an OOM kill.
 pub fn checked_side(n: u64, copies: u64, holders: &str) -> Result<usize> {
-    let bytes = room::array_bytes(n, n.checked_mul(n), size_of::<f64>())?;
-    room::check_memory(n, bytes, copies, holders)?;
+    memory::array_len(n, n.checked_mul(n), size_of::<f64>(), copies, holders)?;
     Ok(usize::try_from(n)?) // n * n fits, so n does
 }
 
 /// n values of the bench's 1-D array, the parent's and the child's, if they fit.
 pub fn checked_len(n: u64) -> Result<usize> {
-    let bytes = room::array_bytes(n, Some(n), size_of::<f64>())?;
-    room::check_memory(n, bytes, 2, "the parent's and the child's")?;
-    Ok(bytes / size_of::<f64>())
+    memory::array_len(n, Some(n), size_of::<f64>(), 2, "the parent's and the child's")
 }
 
 pub fn report_transfer(got: &Got) {
@@ -90,7 +94,7 @@ pub fn report_transfer(got: &Got) {
 
 /// The parent's peak so far in this run; each child prints its own when it is done.
 pub fn report_peak_memory() {
-    println!("parent: peak memory so far: {} MB", room::peak() / 1_000_000);
+    println!("parent: peak memory so far: {} MB", memory::peak() / 1_000_000);
 }
 
 /// "1 child", "4 children".

@@ -3,12 +3,12 @@
 //! gets is a copy: the array was made in the child and copied through the queue.
 
 use anyhow::Result;
-use callback::{StartCallingBack, join_all_with};
+use callback::StartCallingBack;
 use ipc_channel::ipc::{self, IpcSender};
 use ndarray::Array2;
-use plumbing::show::seconds;
-use plumbing::verdict::expect_all;
-use plumbing::{Process, show_corner, show_memory};
+use plumbing::memory::show_memory;
+use plumbing::show::{expect_all, seconds, show_values};
+use plumbing::{Process, join_all, pause_here};
 
 use crate::Task;
 use crate::parcel::{Parcel, get, put};
@@ -24,10 +24,11 @@ pub fn parent(n: usize) -> Result<()> {
     let child = Process::new(Task::MakeOnes { n, queue }).start_calling_back()?;
     println!("parent: started the child (pid {}) with the queue; waiting on get()", child.pid());
     let got = get(&get_end); // data = queue.get()
-    let (got, child_took) = join_all_with(vec![child], got)?; // child.join()
+    let (got, took) = join_all(vec![child], got)?; // child.join()
+    let child_took = took[0];
 
     report_transfer(&got);
-    show_corner("parent", got.array.view()); // print(data[:5, :5])
+    show_values("parent", got.array.view()); // print(data[:5, :5])
     show_memory("parent", &got.array); // the kernel's word: a copy of our own
     println!(
         "parent: the child took {} (started, made ones, put them, exited)",
@@ -46,8 +47,9 @@ pub fn parent(n: usize) -> Result<()> {
 pub fn child(n: usize, queue: &IpcSender<Parcel>) -> Result<()> {
     let data = Array2::<f64>::ones((n, n)); // data = ones((n, n))
     println!("child: made ones of shape {:?}", data.dim());
-    show_corner("child", data.view());
+    show_values("child", data.view());
     show_memory("child", &data);
+    pause_here(&data); // --pause: look at it from another terminal, then Enter
     println!("child: putting the array on the queue");
     put(queue, 1, &data) // queue.put(data)
 }

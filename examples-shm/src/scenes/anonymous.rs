@@ -5,9 +5,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use plumbing::show::{seconds, size};
-use plumbing::show_first_values;
-use plumbing::verdict::expect_all;
+use plumbing::show::{expect_all, seconds, show_values, size};
 
 use crate::mapping::{Mapped, SharedMapping, view, view_mut};
 use crate::scenes::{named, scene_took};
@@ -35,7 +33,7 @@ pub fn parent(n: usize) -> Result<()> {
     println!("parent: the child took {} (forked, added 1, exited)", seconds(took));
     // SAFETY: the child has exited; nobody writes while this read-only view lives.
     let data = unsafe { view(&shared, n) }?;
-    show_first_values("parent", data);
+    show_values("parent", data);
     expect_all(data, 2.0, "the shared mapping")?;
     scene_took(started);
     println!(

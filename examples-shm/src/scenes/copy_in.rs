@@ -6,9 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use ndarray::Array1;
-use plumbing::show::{seconds, size};
-use plumbing::show_first_values;
-use plumbing::verdict::expect_all;
+use plumbing::show::{expect_all, seconds, show_values, size};
 
 use crate::mapping::{SharedMapping, view, view_mut};
 use crate::scenes::{anonymous, scene_took};
@@ -45,7 +43,7 @@ pub fn parent(n: usize) -> Result<()> {
     println!("parent: the child took {} (forked, added 1, exited)", seconds(took));
     // SAFETY: the child has exited; nobody writes while this read-only view lives.
     let data = unsafe { view(&shared, n) }?;
-    show_first_values("parent", data);
+    show_values("parent", data);
     expect_all(data, 2.0, "the shared copy")?;
     expect_all(original.view(), 1.0, "the original array")?;
     scene_took(started);

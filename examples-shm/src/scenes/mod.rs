@@ -8,8 +8,7 @@ pub mod named;
 use std::time::Instant;
 
 use anyhow::Result;
-use plumbing::process::Args;
-use plumbing::{args, room};
+use plumbing::{Word, args, memory};
 
 use crate::{Scene, Task, names};
 
@@ -41,7 +40,7 @@ pub fn run(scenes: &[Scene], n: Option<u64>, named: named::Named) -> Result<()> 
         // copy-in holds the original and the shared copy at once.
         let arrays = if scene == Scene::CopyIn { 2 } else { 1 };
         let n = n.unwrap_or(TUTORIAL_N);
-        let n = room::array_len(n, Some(n), 8, arrays, "the original and the shared copy")?;
+        let n = memory::array_len(n, Some(n), 8, arrays, "the original and the shared copy")?;
         match scene {
             Scene::Named => {
                 let name = named.name.clone().unwrap_or_else(names::default_name);
@@ -81,7 +80,7 @@ fn not_used_here(named: &named::Named) {
 /// order the variant declares them, as clap reads them back. An external child
 /// (`--child-cmd`) gets the arguments alone: the segment's name and n.
 impl plumbing::Task for Task {
-    fn args(&self) -> Args {
+    fn args(&self) -> Vec<Word> {
         match self {
             Task::Named { segment, len } => args!["named", segment, len],
             Task::Bench { segment, len } => args!["bench", segment, len],

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use ndarray::ArrayViewMut1;
-use plumbing::show::{seconds, size};
-use plumbing::verdict::expect_all;
-use plumbing::{Process, show_first_values, show_memory};
+use plumbing::memory::show_memory;
+use plumbing::show::{expect_all, seconds, show_values, size};
+use plumbing::{Process, pause_here};
 
 use crate::mapping::{view, view_mut};
 use crate::scenes::scene_took;
@@ -47,7 +47,7 @@ pub fn parent(n: usize, name: &str, options: &Named) -> Result<()> {
 
     // SAFETY: the child has exited, so nobody writes the segment while this view lives.
     let data = unsafe { view(&segment, n) }?;
-    show_first_values("parent", data); // print(data[:10])
+    show_values("parent", data); // print(data[:10])
     expect_all(data, 2.0, "the segment")?;
     let gone = match options.keep {
         true => segment.keep(n),   // for Python to open after us
@@ -71,9 +71,10 @@ pub fn child(name: &str, n: usize) -> Result<()> {
 
 /// The child's work in every scene: show what it sees, then change all of it.
 pub fn task(mut data: ArrayViewMut1<f64>) -> Result<()> {
-    show_first_values("child", data.view()); // print(data[:10])
+    show_values("child", data.view()); // print(data[:10])
     data += 1.0; // data[:] += 1
     println!("child: added 1 to all {} elements", data.len());
     show_memory("child", &data); // the kernel's word: the same pages as the parent's
+    pause_here(&data); // --pause: look at it from another terminal, then Enter
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! The test suite's switches for making a process fail on purpose, compiled only
-//! into the programs the tests build (cargo feature `test-faults`, which each
-//! program's dev-dependency on this crate turns on): a program built by
-//! `cargo build` or `cargo run` has none of this, and reads no variable below.
+//! into the programs the tests build: plumbing's feature `test-faults`, which each
+//! program's dev-dependency on plumbing turns on, brings this crate in. A program
+//! built by `cargo build` or `cargo run` has none of this, and reads no variable
+//! below.
 //!
 //! `EXAMPLES_CHILD_FAULT`, read by every child:
 //!
@@ -13,7 +14,7 @@
 //! - `sleep-after`: once the child has done its task, sleep 60 s before ending, so
 //!   that a test can interrupt or kill the run when everything the scene makes
 //!   exists and the child has said so;
-//! - `truncate:N`, for a child handed a descriptor ([`crate::HandOver`]): only the
+//! - `truncate:N`, for a child handed a descriptor (plumbing's `HandOver`): only the
 //!   first N bytes the child writes there reach the parent, which then sees the end
 //!   of the stream, while the child goes on as if nothing were wrong;
 //! - `exit-before-connect`, for a child that calls back to its parent: exit with
