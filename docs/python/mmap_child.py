@@ -24,25 +24,23 @@ import signal
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 import argparse  # noqa: E402  (after the line above, so Ctrl-C during imports is quiet too)
-import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy  # noqa: E402
 
 
-def fail_on_purpose_if_asked():
-    """The test-only fault switch of the Rust children, so tests can use this child too."""
-    fault = os.environ.get("EXAMPLES_CHILD_FAULT")
-    if fault == "exit":
+def fail_on_purpose(how):
+    """--fail, for the test suite: fail the way a broken child would."""
+    if how == "exit":
         # One write, newline included: print() writes the text and the newline
         # separately, and a parent that kills the other children at this moment
         # would leave the line open, gluing its own "error:" line onto ours.
-        sys.stderr.write("child: failing on purpose (EXAMPLES_CHILD_FAULT=exit)\n")
+        sys.stderr.write("child: failing on purpose (--fail exit)\n")
         sys.exit(3)
-    if fault == "panic":
-        raise RuntimeError("child: failing on purpose (EXAMPLES_CHILD_FAULT=panic)")
-    if fault == "sleep":
+    if how == "panic":
+        raise RuntimeError("child: failing on purpose (--fail panic)")
+    if how == "sleep":
         time.sleep(60)
 
 
@@ -57,12 +55,13 @@ def main():
     parser.add_argument("path")
     parser.add_argument("n", type=int, help="the number of float32 values")
     parser.add_argument("id", nargs="?", help="the child's number, in many-children")
+    parser.add_argument("--fail", choices=["exit", "panic", "sleep"], help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     # mode 'r+': open the existing file read-write and map it shared. Never 'w+':
     # that would create the file anew and erase the parent's values.
     data = numpy.memmap(args.path, dtype="float32", mode="r+", shape=(args.n,))
-    fail_on_purpose_if_asked()
+    fail_on_purpose(args.fail)
     if not args.quiet:
         print_first(data)
     data += 1  # read, add, write back: in the pages the parent has mapped too

@@ -14,12 +14,12 @@ unlink it (see attach below).
 
 import signal
 
-# Ctrl-C reaches every process of the terminal's foreground group, this one too.
-# Die of it quietly, as the Rust child does; the parent cleans up (it unlinks the
-# segment and reaps us). Python's default would print a KeyboardInterrupt trace.
+# If the parent is stopped, it kills and reaps us itself (and unlinks the segment).
+# Should a Ctrl-C reach us anyway, die of it quietly, as the Rust child does,
+# instead of a KeyboardInterrupt trace.
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 
-import os  # noqa: E402  (after the line above, so Ctrl-C during imports is quiet too)
+import argparse  # noqa: E402  (after the line above, so Ctrl-C during imports is quiet too)
 import sys  # noqa: E402
 import time  # noqa: E402
 from multiprocessing import resource_tracker, shared_memory  # noqa: E402
@@ -46,30 +46,32 @@ def attach(name):
         return shm
 
 
-def fail_on_purpose_if_asked():
-    """The test-only fault switch of the Rust children, so tests can use this child too."""
-    fault = os.environ.get("EXAMPLES_CHILD_FAULT")
-    if fault == "exit":
+def fail_on_purpose(how):
+    """--fail, for the test suite: fail the way a broken child would."""
+    if how == "exit":
         # One write, newline included: print() writes the text and the newline
         # separately, and a parent that kills the other children at this moment
         # would leave the line open, gluing its own "error:" line onto ours.
-        sys.stderr.write("child: failing on purpose (EXAMPLES_CHILD_FAULT=exit)\n")
+        sys.stderr.write("child: failing on purpose (--fail exit)\n")
         sys.exit(3)
-    if fault == "panic":
-        raise RuntimeError("child: failing on purpose (EXAMPLES_CHILD_FAULT=panic)")
-    if fault == "sleep":
+    if how == "panic":
+        raise RuntimeError("child: failing on purpose (--fail panic)")
+    if how == "sleep":
         time.sleep(60)
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit(f"usage: {sys.argv[0]} NAME N   (e.g. /demo 1000)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="the segment's name, e.g. /demo")
+    parser.add_argument("n", type=int, help="the number of float64 values")
+    parser.add_argument("--fail", choices=["exit", "panic", "sleep"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
     # SharedMemory adds the leading '/' itself.
-    name, n = sys.argv[1].lstrip("/"), int(sys.argv[2])
+    name, n = args.name.lstrip("/"), args.n
 
     shm = attach(name)
     print(f"child: attached to /{name} by name ({shm.size} bytes mapped)", flush=True)
-    fail_on_purpose_if_asked()
+    fail_on_purpose(args.fail)
 
     # A numpy view of the segment's bytes: no copy, the same pages as the parent.
     data = numpy.ndarray((n,), dtype=numpy.float64, buffer=shm.buf)

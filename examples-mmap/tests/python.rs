@@ -56,6 +56,15 @@ fn python_child(python: &str, script_name: &str, options: &str) -> String {
         .to_string()
 }
 
+/// `args` with ` --fail FAULT` added to the value of `--child-cmd`.
+fn with_fault(args: &[&str], fault: Option<&str>) -> Vec<String> {
+    let mut args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    if let (Some(fault), Some(at)) = (fault, args.iter().position(|arg| arg == "--child-cmd")) {
+        args[at + 1] = format!("{} --fail {fault}", args[at + 1]);
+    }
+    args
+}
+
 fn sh_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
@@ -78,19 +87,16 @@ impl World {
         World { tmp, marker }
     }
 
+    /// `fault`: the Python child's `--fail` option, added to its `--child-cmd`.
     fn start(&self, program: &str, args: &[&str], fault: Option<&str>) -> Started {
         let mut command = Command::new(program);
         command
-            .args(args)
+            .args(with_fault(args, fault))
             .env("TMPDIR", &self.tmp)
             .env("EXAMPLES_TEST_MARKER", &self.marker)
-            .env_remove("EXAMPLES_CHILD_FAULT")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(fault) = fault {
-            command.env("EXAMPLES_CHILD_FAULT", fault);
-        }
         let mut child = command.spawn().unwrap();
         let read = |mut pipe: Box<dyn Read + Send>| {
             thread::spawn(move || {
@@ -310,8 +316,9 @@ fn failing_python_children_are_a_clear_error_and_nothing_is_left() {
         let world = World::new(fault);
         let done = world.run(&["one-child", "--n", "1000", "--child-cmd", &cmd], Some(fault));
         assert_eq!(done.status.code(), Some(1), "{fault}: {done:?}");
-        let expected =
-            format!("error: the child process failed: exit status {status} (child command: {cmd})");
+        let expected = format!(
+            "error: the child process failed: exit status {status} (child command: {cmd} --fail {fault})"
+        );
         assert_eq!(done.error_lines(), [expected.as_str()], "{done:?}");
         assert!(done.verdicts().is_empty(), "{done:?}");
         world.assert_nothing_left();
@@ -325,7 +332,7 @@ fn failing_python_children_are_a_clear_error_and_nothing_is_left() {
         assert!(
             errors[0].starts_with("error: child ")
                 && errors[0].contains(&format!(" of 3 failed: exit status {status}"))
-                && errors[0].ends_with(&format!("(child command: {cmd})")),
+                && errors[0].ends_with(&format!("(child command: {cmd} --fail {fault})")),
             "{done:?}"
         );
         world.assert_nothing_left();

@@ -97,12 +97,14 @@ struct Started {
     stderr: JoinHandle<String>,
 }
 
+/// `fault`: the Python child's `--fail` option, added to the value of `--child-cmd`.
 fn start(program: &str, args: &[&str], fault: Option<&str>, marker: &str) -> Started {
-    let mut command = Command::new(program);
-    command.args(args).env("EXAMPLES_TEST_MARKER", marker).env_remove("EXAMPLES_CHILD_FAULT");
-    if let Some(fault) = fault {
-        command.env("EXAMPLES_CHILD_FAULT", fault);
+    let mut args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    if let (Some(fault), Some(at)) = (fault, args.iter().position(|arg| arg == "--child-cmd")) {
+        args[at + 1] = format!("{} --fail {fault}", args[at + 1]);
     }
+    let mut command = Command::new(program);
+    command.args(args).env("EXAMPLES_TEST_MARKER", marker);
     let mut child =
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -309,8 +311,9 @@ fn a_failing_python_child_is_a_clear_error_and_nothing_is_left() {
         )
         .finish();
         assert_eq!(done.status.code(), Some(1), "{fault}: {done:?}");
-        let expected =
-            format!("error: the child process failed: exit status {status} (child command: {cmd})");
+        let expected = format!(
+            "error: the child process failed: exit status {status} (child command: {cmd} --fail {fault})"
+        );
         assert_eq!(done.error_lines(), [expected.as_str()], "{fault}: {done:?}");
         assert!(done.verdicts().is_empty(), "{done:?}");
         assert_nothing_left(&marker, &name);
