@@ -5,7 +5,7 @@
 //! checks the length, and waits for it. `floor` creates the same array with no
 //! child at all: the part of every figure that is not sharing. The methods move
 //! the array as the scenes do: `inherit` by fork, `argument` in the scene's wire
-//! format (`wire.rs`) into a spawned child's input, with one difference said at
+//! format (`wire.rs`) down a pipe the child inherits, with one difference said at
 //! `send_lending`: the bench lends its pages to the pipe, a scene writes them.
 
 use std::fs::File;
