@@ -68,8 +68,9 @@ pub enum Scene {
 }
 
 /// What a child of this program does: one variant per child function, with its
-/// arguments. A parent starts one with `Process::new(Task::...)`; the child gets
-/// it as its command line (`examples-argument child argument 3`: 3 is the pipe), written by `args`.
+/// arguments. A parent starts one with `Process::new(Task::...)`; the child gets it
+/// as its command line, written by `args`: `examples-argument child argument 3`
+/// (3: the pipe's descriptor).
 /// (A field may not share its name with a flag above, such as `n`: clap would read
 /// them as one.)
 #[derive(Subcommand, Debug)]
