@@ -203,8 +203,7 @@ fn check_temp_dir() -> Result<()> {
         return Ok(());
     }
     umask(Mode::from_bits_truncate(0o077));
-    let run_dir = plumbing::Made::scratch_dir("exr-")?; // says so if TMPDIR is unusable
-    let path = run_dir.path();
+    let (path, run_dir) = plumbing::Made::scratch_dir("exr-")?; // says so if TMPDIR is unusable
     let Some(text) = path.to_str().filter(|text| !text.contains('\n')) else {
         bail!("TMPDIR {path:?} is no plain text; its sockets need a path that is");
     };
@@ -212,7 +211,7 @@ fn check_temp_dir() -> Result<()> {
     ensure!(
         text.len() + 18 <= 107,
         "TMPDIR {} is too long for the path of a Unix socket in it; use one of at most 76 bytes",
-        path.parent().unwrap_or(path).display()
+        path.parent().unwrap_or(&path).display()
     );
     // SAFETY: set_var must not race with another thread reading the environment.
     // This runs on the main thread; the plumbing's other threads (the cleanup thread

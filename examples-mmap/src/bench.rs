@@ -70,8 +70,8 @@ pub fn run_once(method: &str, n: Option<u64>) -> Result<()> {
         // Python's tempfile.TemporaryDirectory(), inside the clock as in Python.
         // Every early return below drops `scratch`, which removes the directory and
         // the file: nothing is left behind by a failed run either.
-        let scratch = Made::scratch_dir("examples-mmap-bench-")?;
-        let path = scratch.path().join("data.f64");
+        let (dir, scratch) = Made::scratch_dir("examples-mmap-bench-")?;
+        let path = dir.join("data.f64");
         // numpy's memmap(path, dtype='float64', mode='w+', shape=(n,)); fill(1.0)
         let map = file::create(&path, n, 1.0f64)?;
         match method {
@@ -106,7 +106,7 @@ fn check_length(found: usize, n: usize) -> Result<()> {
 /// in the file system of the runs' scratch directories (one is made to look).
 fn array_len(n: u64) -> Result<usize> {
     let len = memory::array_len(n, Some(n), size_of::<f64>(), 1, "")?;
-    let scratch = Made::scratch_dir("examples-mmap-bench-")?;
-    file::check_disk(n, (len * size_of::<f64>()) as u64, scratch.path(), 0)?;
+    let (dir, _scratch) = Made::scratch_dir("examples-mmap-bench-")?;
+    file::check_disk(n, (len * size_of::<f64>()) as u64, &dir, 0)?;
     Ok(len)
 }

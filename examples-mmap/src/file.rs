@@ -37,8 +37,8 @@ impl Place {
         if let Some(path) = path {
             return Ok(Place { path, keep: true, _scratch: None });
         }
-        let scratch = Made::scratch_dir("examples-mmap-")?;
-        let path = scratch.path().join("data.f32");
+        let (dir, scratch) = Made::scratch_dir("examples-mmap-")?;
+        let path = dir.join("data.f32");
         Ok(Place { path, keep: false, _scratch: Some(scratch) })
     }
 

@@ -3,9 +3,12 @@
 //! in memory, sent and read back in place with no buffer on either side. The bytes
 //! are the machine's own: little-endian, numpy's `float64` on x86-64 and AArch64.
 
+use std::ffi::c_void;
 use std::io::{self, Read};
+use std::ptr::NonNull;
 
 use anyhow::{Context, Result, ensure};
+use nix::sys::mman::{MmapAdvise, madvise};
 
 /// A `Vec` of n ones, allocated the way numpy's `ones` allocates a large array:
 /// numpy asks for transparent huge pages (2 MiB instead of 4 KiB) for large arrays,
@@ -41,25 +44,15 @@ pub fn zeros(n: usize) -> Result<Vec<f64>> {
 
 /// Asks for transparent huge pages on the whole pages inside `[start, start+len)`.
 fn advise_huge_pages(start: *mut u8, len: usize) {
-    let page = 4096;
-    let first = (start as usize).next_multiple_of(page);
-    let end = (start as usize + len) / page * page;
-    let Some(first_page) = std::ptr::NonNull::new(first as *mut std::ffi::c_void) else {
+    let (first, end) = ((start as usize).next_multiple_of(4096), (start as usize + len) & !4095);
+    let Some(first_page) = NonNull::new(first as *mut c_void).filter(|_| end > first) else {
         return;
     };
-    if end > first {
-        // SAFETY: [first, end) lies inside an allocation the caller owns, and
-        // MADV_HUGEPAGE only changes how the kernel backs those pages, never their
-        // contents or who may access them, so no Rust reference is invalidated.
-        // A failure (e.g. huge pages not configured) leaves the memory as it was.
-        let _ = unsafe {
-            nix::sys::mman::madvise(
-                first_page,
-                end - first,
-                nix::sys::mman::MmapAdvise::MADV_HUGEPAGE,
-            )
-        };
-    }
+    // SAFETY: [first, end) lies inside an allocation the caller owns, and
+    // MADV_HUGEPAGE only changes how the kernel backs those pages, never their
+    // contents or who may access them, so no Rust reference is invalidated.
+    // A failure (e.g. huge pages not configured) leaves the memory as it was.
+    let _ = unsafe { madvise(first_page, end - first, MmapAdvise::MADV_HUGEPAGE) };
 }
 
 /// The values' own memory, as bytes.

@@ -65,8 +65,7 @@ impl Child {
             if let Some(status) = self.try_join()? {
                 return Ok(status);
             }
-            // WNOWAIT: learn that it ended but leave it a zombie, so its pid stays
-            // ours until the registry has forgotten it (`reap`).
+            // WNOWAIT: leave it a zombie, its pid ours until the registry forgets it.
             match waitid(Id::Pid(self.pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(err) => return Err(err).context(format!("cannot wait for {}", self.label)),

@@ -83,10 +83,10 @@ impl Thing {
 pub struct Made(Option<Thing>);
 
 impl Made {
-    /// A fresh directory only this user can enter, in TMPDIR ([`temp_dir`]);
-    /// `prefix` names it after the program ("examples-mmap-..."), so one ever left
-    /// behind says where it came from.
-    pub fn scratch_dir(prefix: &str) -> Result<Made> {
+    /// A fresh directory only this user can enter, in TMPDIR ([`temp_dir`]), and
+    /// its path; `prefix` names it after the program ("examples-mmap-..."), so one
+    /// ever left behind says where it came from.
+    pub fn scratch_dir(prefix: &str) -> Result<(PathBuf, Made)> {
         let tmp = temp_dir();
         for _ in 0..100 {
             // std seeds every RandomState from the OS's random source.
@@ -94,7 +94,7 @@ impl Made {
             let path = tmp.join(format!("{prefix}{:08x}", random as u32));
             let mkdir = || Ok(std::fs::DirBuilder::new().mode(0o700).create(&path)?);
             match Made::by(true, &path, mkdir) {
-                Ok(((), made)) => return Ok(made),
+                Ok(((), made)) => return Ok((path, made)),
                 Err(err) if is_taken(&err) => continue,
                 Err(err) => {
                     let (tmp, hint) = (tmp.display(), "set TMPDIR to choose another place");
@@ -118,10 +118,6 @@ impl Made {
         watchdog::tell_made(&thing);
         registry.made.push(thing.clone());
         Ok((value, Made(Some(thing))))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0.as_ref().expect("present until removed or kept").path
     }
 
     /// Removes it now, reporting a failure (`Drop` cannot). Ok(false): the name no

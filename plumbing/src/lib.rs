@@ -43,8 +43,7 @@ const CLOSED_OUTPUT: u8 = 128 + 13;
 pub fn main(program: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     quiet_panic_when_output_fails();
     let outcome = catch_unwind(AssertUnwindSafe(program));
-    cleanup::at_exit();
-    // Everything the program made has been dropped by now (removed, killed, reaped).
+    cleanup::at_exit(); // what `Drop` removed is gone already; the rest goes now
     ExitCode::from(status_of(outcome))
 }
 
@@ -89,7 +88,6 @@ static OUTPUT_FAILED: Mutex<Option<String>> = Mutex::new(None);
 fn quiet_panic_when_output_fails() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        // std's message is formatted ("failed printing to stdout: {error}"): a String.
         let message = info.payload().downcast_ref::<String>().map_or("", String::as_str);
         match message.strip_prefix("failed printing to stdout: ") {
             Some(why) => {

@@ -178,10 +178,8 @@ impl Mapping {
     fn kind(&self, shared_pages: bool) -> String {
         let file = self.path.as_deref().filter(|path| path.starts_with('/'));
         let file = file.filter(|path| !path.starts_with("/dev/zero")).map(|path| {
-            match path.strip_suffix(" (deleted)") {
-                Some(gone) => format!("{gone}, now unlinked"),
-                None => path.to_owned(),
-            }
+            path.strip_suffix(" (deleted)")
+                .map_or(path.into(), |gone| format!("{gone}, now unlinked"))
         });
         match (self.shared, file, shared_pages) {
             (true, Some(file), _) => format!("in a shared mapping of {file}"),

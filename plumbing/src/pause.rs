@@ -75,24 +75,21 @@ pub fn here<R: Region + ?Sized>(array: &R) {
     let (start, bytes) = array.region();
     let (start, end) = (start as usize, start as usize + bytes);
     let mappings = mappings_of(pid, start, end);
-    let mut out = vec![format!(
-        "pause: {role} (pid {pid}) holds the array, {} at {start:x}-{end:x}",
-        crate::show::size(bytes as u64)
-    )];
-    out.push("pause: look from another terminal:".into());
+    let size = crate::show::size(bytes as u64);
+    let mut out = vec![
+        format!("pause: {role} (pid {pid}) holds the array, {size}"),
+        format!("pause:   at {start:x}-{end:x}; look from another terminal:"),
+    ];
     let starts: Vec<String> = mappings.iter().map(|m| format!("{:x}", m.start)).collect();
     if !starts.is_empty() {
         out.push(format!("pause:   grep -E '^({})-' /proc/{pid}/maps", starts.join("|")));
     }
     out.push(format!("pause:   grep -E 'Rss|Shared|Private' /proc/{pid}/smaps_rollup"));
-    for path in mappings.iter().filter_map(|m| m.path.as_deref()) {
-        if let Some(file) = path.strip_prefix("/dev/shm/").filter(|f| !f.ends_with(" (deleted)")) {
-            out.push(format!("pause:   ls -l /dev/shm/{file}"));
-        }
-    }
+    let paths = mappings.iter().filter_map(|m| m.path.as_deref()?.strip_prefix("/dev/shm/"));
+    let names = paths.filter(|name| !name.ends_with(" (deleted)"));
+    out.extend(names.map(|name| format!("pause:   ls -l /dev/shm/{name}")));
     out.push("pause: press Enter here to go on".into());
     // Not println!: a closed standard output must not stop the pause's end.
-    let _ = writeln!(std::io::stdout(), "{}", out.join("\n"));
-    let _ = std::io::stdout().flush();
+    let _ = writeln!(std::io::stdout(), "{}", out.join("\n")).and(std::io::stdout().flush());
     let _ = raise(Signal::SIGSTOP);
 }

@@ -8,8 +8,8 @@ use anyhow::{Result, bail};
 use ndarray::{ArrayView, Dimension, Ix2, s};
 
 /// What the tutorials print of an array: a 1-D array's first 10 values, as
-/// `print(data[:10])`, on one line (`child: first 10 values: [1.0, 1.0, ...]`); a
-/// 2-D array's top-left 5x5 corner, as `print(data[:5, :5])`, one row a line.
+/// `print(data[:10])` (`child: first 10 values: [1.0, 1.0, ...]`); a 2-D array's
+/// top-left 5x5 corner, as `print(data[:5, :5])`, one row a line.
 pub fn show_values<A: Debug, D: Dimension>(who: &str, data: ArrayView<'_, A, D>) {
     let list = |values: &mut dyn Iterator<Item = &A>| {
         values.map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
@@ -23,10 +23,29 @@ pub fn show_values<A: Debug, D: Dimension>(who: &str, data: ArrayView<'_, A, D>)
             }
         }
         Err(_) => {
-            let first = data.len().min(10);
-            println!("{who}: first {first} values: [{}]", list(&mut data.iter().take(10)));
+            let head = format!("{who}: first {} values:", data.len().min(10));
+            println!("{}", wrapped(&head, &format!("[{}]", list(&mut data.iter().take(10)))));
         }
     }
+}
+
+/// Prints `verdict: TEXT`, the scene's conclusion, wrapped to 80 columns.
+pub fn verdict(text: &str) {
+    println!("{}", wrapped("verdict:", text));
+}
+
+/// `head` and `text`, broken at spaces into lines of at most 80 columns (a projector,
+/// a book page), each further line indented under the text.
+fn wrapped(head: &str, text: &str) -> String {
+    let (mut lines, mut line) = (Vec::new(), head.to_string());
+    for word in text.split(' ') {
+        if line.len() + 1 + word.len() > 80 && !line.trim().is_empty() {
+            lines.push(std::mem::replace(&mut line, " ".repeat(head.len())));
+        }
+        line = format!("{line} {word}");
+    }
+    lines.push(line);
+    lines.join("\n")
 }
 
 /// A size for people, MB being 10^6 bytes: "4000 bytes", "8.0 MB", "800 MB", "1.6 GB".

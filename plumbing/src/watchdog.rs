@@ -95,8 +95,7 @@ fn tell(tag: u8, payload: &[u8]) {
     }
 }
 
-/// The watchdog's life, in the forked child: read until the parent is gone, then
-/// clean up and `_exit`.
+/// The watchdog's life: read until the parent is gone, clean up, `_exit`.
 fn watch(control: OwnedFd) -> ! {
     let _ = nix::unistd::setsid(); // no terminal's Ctrl-C reaches it
     let _ = nix::sys::prctl::set_name(c"watchdog");
