@@ -130,7 +130,7 @@ fn no_scene_runs_every_scene_in_the_tutorials_order() {
     assert_eq!(headings.len(), 2, "{out}");
     assert!(headings[0].starts_with("=== argument:"), "{out}");
     assert!(headings[1].starts_with("=== inherit:"), "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("verdict: ")).count(), 2, "{out}");
+    assert_eq!(test_support::verdicts(&out).len(), 2, "{out}");
     assert_no_process_left("every-scene");
 }
 

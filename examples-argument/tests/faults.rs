@@ -77,8 +77,7 @@ fn two_runs_at_once_do_not_interfere() {
     for (outcome, n) in [(first.finish(), 300), (second.finish(), 301)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
         let elements = format!("in all {} elements", n * n);
-        let verdicts: Vec<&str> =
-            outcome.stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
+        let verdicts = test_support::verdicts(&outcome.stdout);
         assert_eq!(verdicts.len(), 2, "{}", outcome.stdout);
         assert!(verdicts.iter().all(|v| v.contains(&elements)), "{verdicts:?}");
     }

@@ -163,8 +163,8 @@ fn kill(pid: u32, signal: &str) {
     assert!(status.success(), "kill {signal} {pid} failed");
 }
 
-fn verdicts(stdout: &str) -> Vec<&str> {
-    stdout.lines().filter(|line| line.starts_with("verdict: ")).collect()
+fn verdicts(stdout: &str) -> Vec<String> {
+    test_support::verdicts(stdout)
 }
 
 fn assert_scene_ok(args: &[&str], scene: &str) -> Outcome {
@@ -221,8 +221,8 @@ fn mutate_is_seen_and_loses_no_update() {
 fn default_sequence_runs_every_scene_in_order() {
     let outcome = run(&["--n", "2000", "--clients", "2"], &[]);
     assert_eq!(outcome.code, Some(0), "stderr: {}", outcome.stderr);
-    let scenes: Vec<&str> =
-        verdicts(&outcome.stdout).iter().map(|v| v.split(':').nth(1).unwrap().trim()).collect();
+    let verdicts = verdicts(&outcome.stdout);
+    let scenes: Vec<&str> = verdicts.iter().map(|v| v.split(':').nth(1).unwrap().trim()).collect();
     assert_eq!(scenes, ["hosted-sum", "child-proxy", "attribute", "slice", "mutate"]);
     let headings = outcome.stdout.lines().filter(|l| l.starts_with("=== ")).count();
     assert_eq!(headings, 5);

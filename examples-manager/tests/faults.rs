@@ -128,8 +128,7 @@ fn two_runs_at_once_do_not_interfere() {
     let second = start(&["--n", "3000", "--clients", "2"], None);
     for (outcome, n) in [(first.finish(), 2000), (second.finish(), 3000)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
-        let verdicts: Vec<&str> =
-            outcome.stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
+        let verdicts = test_support::verdicts(&outcome.stdout);
         assert_eq!(verdicts.len(), 5, "{}", outcome.stdout);
         assert!(
             verdicts[4].contains(&format!("left exactly 2 in all {n} elements")),

@@ -36,9 +36,8 @@ pub fn report_times(floor: Duration, started: Instant, finished: &[Duration]) {
         false => String::new(),
     };
     let children = finished.len();
-    println!(
-        "parent: all {children} children finished after {took:.2} s{ratio} (the first after {first:.2} s)"
-    );
+    println!("parent: all {children} children finished after {took:.2} s{ratio}");
+    println!("parent:   (the first after {first:.2} s)");
 }
 
 /// What the many-children scenes found in the whole array.

@@ -93,8 +93,7 @@ fn two_runs_at_once_do_not_interfere() {
     let second = start(&["--n", "3001", "--children", "3"], None);
     for (outcome, n) in [(first.finish(), 3000), (second.finish(), 3001)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
-        let verdicts: Vec<&str> =
-            outcome.stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
+        let verdicts = test_support::verdicts(&outcome.stdout);
         assert_eq!(verdicts.len(), 4, "{}", outcome.stdout);
         assert!(verdicts[2].contains(&format!("all {n} values are exactly 3")), "{verdicts:?}");
     }

@@ -195,7 +195,10 @@ fn many_children_without_a_lock_reports_what_it_found() {
     assert!(out.contains("parent: all 8 children finished after "), "{out}");
     assert!(out.contains("parent: checked all 200000 values: "), "{out}");
     // Lost updates may or may not happen; either verdict is honest, and it is one line.
-    let verdicts: Vec<&str> = out.lines().filter(|l| l.starts_with("verdict: no lock: ")).collect();
+    let verdicts: Vec<String> = test_support::verdicts(&out)
+        .into_iter()
+        .filter(|v| v.starts_with("verdict: no lock: "))
+        .collect();
     assert_eq!(verdicts.len(), 1, "{out}");
     world.assert_nothing_left();
 }
@@ -208,8 +211,11 @@ fn many_children_with_the_lock_is_exactly_right() {
     let output = world.run(&[&args[..], &["--path", path.to_str().unwrap()]].concat(), None);
     assert_success(&output);
     let out = stdout(&output);
-    assert!(
-        out.contains("verdict: lock: all 1000000 values are exactly 16; not one of the 16 x 1000000 updates was lost"),
+    assert_eq!(
+        test_support::verdicts(&out),
+        [
+            "verdict: lock: all 1000000 values are exactly 16; not one of the 16 x 1000000 updates was lost"
+        ],
         "{out}"
     );
     // Check the claim independently, from the file itself.
@@ -247,7 +253,7 @@ fn every_scene_in_order_with_small_flags() {
     let headings: Vec<&str> = out.lines().filter(|l| l.starts_with("=== ")).collect();
     let names: Vec<&str> = headings.iter().map(|h| h[4..].split(':').next().unwrap()).collect();
     assert_eq!(names, ["one-child", "many-children", "many-children-locked", "copy-on-write"]);
-    let verdicts: Vec<&str> = out.lines().filter(|l| l.starts_with("verdict: ")).collect();
+    let verdicts = test_support::verdicts(&out);
     assert_eq!(verdicts.len(), 4, "{out}");
     assert!(verdicts[2].starts_with("verdict: lock: all 30000 values are exactly 4;"), "{out}");
     world.assert_nothing_left();

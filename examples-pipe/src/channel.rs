@@ -61,7 +61,7 @@ fn set_pipe_buffer(pipe: &OwnedFd, requested: Option<u32>) -> Result<()> {
     };
     match fcntl(pipe, FcntlArg::F_SETPIPE_SZ(wanted)) {
         Ok(size) => println!(
-            "parent: made an OS pipe; its kernel buffer is {size} bytes (F_SETPIPE_SZ, default {default})"
+            "parent: made an OS pipe, its buffer widened to {size} bytes (default {default})"
         ),
         Err(err) if requested.is_some() => {
             return Err(err).with_context(|| {

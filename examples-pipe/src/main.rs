@@ -110,7 +110,7 @@ fn main() -> ExitCode {
             // `pipe` is the only scene, so "every scene" and "the pipe scene" are the same run.
             Some(Command::Pipe) | None => {
                 println!(
-                    "=== pipe: the child sends an array through an OS pipe; the parent receives a copy ==="
+                    "=== pipe: the child sends an array through a pipe; the parent gets a copy ==="
                 );
                 let n = scenes::checked_side(cli.n.unwrap_or(10_000))?;
                 scenes::pipe::parent(n, cli.via.unwrap_or(Via::Pipe), cli.pipe_size)

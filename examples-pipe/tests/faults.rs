@@ -62,8 +62,7 @@ fn two_runs_at_once_do_not_interfere() {
     let second = start(&["--n", "301"], None);
     for (outcome, n) in [(first.finish(), 300), (second.finish(), 301)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
-        let verdicts: Vec<&str> =
-            outcome.stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
+        let verdicts = test_support::verdicts(&outcome.stdout);
         assert_eq!(verdicts.len(), 1, "{}", outcome.stdout);
         assert!(verdicts[0].contains(&format!("all {} elements arrived", n * n)), "{verdicts:?}");
     }

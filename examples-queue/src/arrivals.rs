@@ -63,9 +63,9 @@ impl Arrivals {
                     ));
                 }
                 println!(
-                    "parent: got {who}'s array: {} elements, {} of them {expected:.1} ({} in {})",
-                    got.array.len(),
+                    "parent: got {who}'s array, {} of {} values {expected:.1} ({}, {})",
                     got.array.len() - wrong,
+                    got.array.len(),
                     size(got.bytes as u64),
                     seconds(got.took)
                 );

@@ -126,8 +126,7 @@ fn two_runs_at_once_do_not_interfere() {
     let second = start(&["--n", "41", "--producers", "3"], None);
     for (outcome, n) in [(first.finish(), 40), (second.finish(), 41)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
-        let verdicts: Vec<&str> =
-            outcome.stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
+        let verdicts = test_support::verdicts(&outcome.stdout);
         assert_eq!(verdicts.len(), 3, "{}", outcome.stdout);
         assert!(verdicts[0].contains(&format!("in all {} elements", n * n)));
         assert!(verdicts[2].contains(&format!("all {} elements right", 3 * n * n)));

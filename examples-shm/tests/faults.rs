@@ -93,8 +93,7 @@ fn two_runs_at_once_with_default_names_do_not_interfere() {
     let second = start(&["--n", "3001"], None);
     for (outcome, n) in [(finish(first), 3000), (finish(second), 3001)] {
         assert!(outcome.status.success(), "{}", outcome.stderr);
-        let verdicts: Vec<&str> =
-            outcome.stdout.lines().filter(|l| l.starts_with("verdict:")).collect();
+        let verdicts = test_support::verdicts(&outcome.stdout);
         assert_eq!(verdicts.len(), 3, "{}", outcome.stdout);
         let elements = format!("in all {n} elements");
         assert!(verdicts.iter().all(|v| v.contains(&elements)), "{verdicts:?}");

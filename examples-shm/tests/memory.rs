@@ -38,8 +38,9 @@ fn pause_names_what_exists_and_goes_on_at_enter() {
     };
     let ls: Vec<&str> = line("ls -l /dev/shm/").split_whitespace().collect();
     assert!(std::path::Path::new(ls[3]).exists(), "{ls:?} while paused");
-    // "pause: child (pid N) holds the array, 8.0 MB at START-END"
-    let range = line("holds the array").rsplit(' ').next().unwrap();
+    // "pause:   at START-END; look from another terminal:"
+    let range = line("; look from another terminal:").split_whitespace().nth(2).unwrap();
+    let range = range.trim_end_matches(';');
     let hex = |text: &str| usize::from_str_radix(text, 16).unwrap();
     let (start, end) = range.split_once('-').map(|(a, b)| (hex(a), hex(b))).unwrap();
     // "pause:   grep -E '^(7f1200000000|7f1300000000)-' /proc/N/maps"

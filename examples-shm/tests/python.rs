@@ -193,8 +193,8 @@ impl Finished {
         self.stderr.lines().filter(|l| l.starts_with("error:")).collect()
     }
 
-    fn verdicts(&self) -> Vec<&str> {
-        self.stdout.lines().filter(|l| l.starts_with("verdict:")).collect()
+    fn verdicts(&self) -> Vec<String> {
+        test_support::verdicts(&self.stdout)
     }
 }
 

@@ -139,8 +139,8 @@ impl Finished {
         self.stderr.lines().filter(|l| l.starts_with("error:")).collect()
     }
 
-    fn verdicts(&self) -> Vec<&str> {
-        self.stdout.lines().filter(|l| l.starts_with("verdict:")).collect()
+    fn verdicts(&self) -> Vec<String> {
+        test_support::verdicts(&self.stdout)
     }
 }
 
@@ -207,7 +207,7 @@ fn anonymous_and_copy_in_scenes_share_through_fork() {
         assert_nothing_left(&marker, None);
     }
     let done = run(&["copy-in", "--n", "1000"], None, &marker("copy-in-cost"));
-    assert!(done.stdout.contains("the extra cost of copy-in"), "{done:?}");
+    assert!(done.stdout.contains("(extra cost: "), "{done:?}");
     assert!(done.verdicts()[0].contains("1.0 in the original"), "{done:?}");
 }
 
@@ -217,8 +217,8 @@ fn every_scene_runs_in_order_with_flags_applied_to_each() {
     let name = unique_name("all");
     let done = run(&["--n", "2000", "--name", &name], None, &marker);
     assert_eq!(done.code(), Some(0), "{done:?}");
-    let scenes: Vec<&str> =
-        done.verdicts().iter().map(|v| v.split(':').nth(1).unwrap().trim()).collect();
+    let verdicts = done.verdicts();
+    let scenes: Vec<&str> = verdicts.iter().map(|v| v.split(':').nth(1).unwrap().trim()).collect();
     assert_eq!(scenes, ["named", "anonymous", "copy-in"], "{done:?}");
     let headings = done.stdout.lines().filter(|l| l.starts_with("=== ")).count();
     assert_eq!(headings, 3);

@@ -454,6 +454,26 @@ fn nothing_left(marker: &str) -> Result<(), Vec<i32>> {
     }
 }
 
+/// The `verdict:` lines of a run's output, each joined with the lines that continue
+/// it (a verdict is wrapped to 80 columns; its further lines start with spaces).
+pub fn verdicts(stdout: &str) -> Vec<String> {
+    let mut verdicts: Vec<String> = Vec::new();
+    let mut in_verdict = false;
+    for line in stdout.lines() {
+        if line.starts_with("verdict:") {
+            verdicts.push(line.to_string());
+            in_verdict = true;
+        } else if in_verdict && line.starts_with("         ") {
+            let last = verdicts.last_mut().expect("a verdict line came first");
+            last.push(' ');
+            last.push_str(line.trim_start());
+        } else {
+            in_verdict = false;
+        }
+    }
+    verdicts
+}
+
 /// The `error:` lines of stderr: the programs promise exactly one for each failure,
 /// so tests count and compare these.
 pub fn error_lines(stderr: &str) -> Vec<&str> {

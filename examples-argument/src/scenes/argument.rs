@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use ndarray::Array2;
 use nix::fcntl::OFlag;
 use plumbing::memory::show_memory;
-use plumbing::show::{expect_all, seconds, show_values};
+use plumbing::show::{expect_all, seconds, show_values, verdict};
 use plumbing::{HandOver, Process, pause_here};
 
 use crate::scenes::{checked_shape, megabytes, report_peak_memory};
@@ -43,10 +43,10 @@ pub fn parent(n: u64) -> Result<()> {
     show_values("parent", data.view()); // print(data[:5, :5])
     report_peak_memory();
     expect_all(data.view(), 1.0, "the parent's array (the child worked on a copy)")?;
-    println!(
-        "verdict: copy: the parent still sees 1.0 in all {} elements; the child filled its own deserialized copy.",
+    verdict(&format!(
+        "copy: the parent still sees 1.0 in all {} elements; the child filled its own deserialized copy.",
         data.len()
-    );
+    ));
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use anyhow::Result;
 use ndarray::Array2;
 use plumbing::memory::show_memory;
 use plumbing::pause_here;
-use plumbing::show::{expect_all, seconds, show_values};
+use plumbing::show::{expect_all, seconds, show_values, verdict};
 
 use crate::scenes::{argument::task, checked_shape, megabytes, report_peak_memory, report_writes};
 
@@ -32,10 +32,10 @@ pub fn parent(n: u64) -> Result<()> {
     show_values("parent", data.view()); // print(data[:5, :5])
     report_peak_memory();
     expect_all(data.view(), 1.0, "the parent's array (the child wrote its own page copies)")?;
-    println!(
-        "verdict: copy-on-write: the parent still sees 1.0 in all {} elements; the child's writes went to page copies of its own.",
+    verdict(&format!(
+        "copy-on-write: the parent still sees 1.0 in all {} elements; the child's writes went to page copies of its own.",
         data.len()
-    );
+    ));
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use anyhow::{Result, ensure};
 use examples_manager::Proxy;
 
 use crate::scenes::with_server;
+use plumbing::show::verdict;
 
 /// The parent: the shape, the sum, and the price of one round trip.
 pub fn parent(len: usize) -> Result<()> {
@@ -28,9 +29,9 @@ pub fn parent(len: usize) -> Result<()> {
         shape == [len] && sum == len as f64,
         "expected shape [{len}] and sum {len}, but the proxy answered {shape:?} and {sum}"
     );
-    println!(
-        "verdict: attribute: the proxy reports shape [{len}], and the server's sum over all {len} elements agrees"
-    );
+    verdict(&format!(
+        "attribute: the proxy reports shape [{len}], and the server's sum over all {len} elements agrees"
+    ));
     Ok(())
 }
 

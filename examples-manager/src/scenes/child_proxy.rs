@@ -8,7 +8,7 @@ use examples_manager::Proxy;
 use ipc_channel::ipc::{self, IpcSender};
 use plumbing::Process;
 use plumbing::memory::peak;
-use plumbing::show::size;
+use plumbing::show::{size, verdict};
 
 use crate::Task;
 use crate::scenes::with_server;
@@ -38,9 +38,9 @@ pub fn parent(len: usize) -> Result<()> {
         size(bytes),
         size(child_peak)
     );
-    println!(
-        "verdict: child-proxy: the parent and the child both summed {len} through their proxies; one array, never copied"
-    );
+    verdict(&format!(
+        "child-proxy: the parent and the child both summed {len} through their proxies; one array, never copied"
+    ));
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Result, ensure};
 use plumbing::memory::peak;
-use plumbing::show::size;
+use plumbing::show::{size, verdict};
 
 use crate::scenes::with_server;
 
@@ -47,8 +47,8 @@ pub fn parent(len: usize) -> Result<()> {
         hosted == len as f64 && copied == len as f64,
         "expected both sums to be {len}, but the server said {hosted} and the copy gave {copied}"
     );
-    println!(
-        "verdict: hosted-sum: both sums are {len}; the hosted sum moved one number, the copied sum the whole array ({array})"
-    );
+    verdict(&format!(
+        "hosted-sum: both sums are {len}; the hosted sum moved one number, the copied sum the whole array ({array})"
+    ));
     Ok(())
 }

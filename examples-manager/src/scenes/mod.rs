@@ -37,14 +37,12 @@ pub fn run(scenes: &[Scene], n: Option<u64>, clients: u64) -> Result<()> {
                 hosted_sum::parent(array_len(n, HOSTED_SUM_N, 2)?)?;
             }
             Scene::ChildProxy => {
-                println!(
-                    "=== child-proxy: the parent and a child both sum the hosted array through proxies ==="
-                );
+                println!("=== child-proxy: the parent and a child both sum the hosted array ===");
                 child_proxy::parent(array_len(n, N, 1)?)?;
             }
             Scene::Attribute => {
                 println!(
-                    "=== attribute: the proxy answers the array's shape (a typed request, not an attribute lookup) ==="
+                    "=== attribute: the proxy answers the array's shape (a typed request) ==="
                 );
                 attribute::parent(array_len(n, N, 1)?)?;
             }
@@ -56,7 +54,7 @@ pub fn run(scenes: &[Scene], n: Option<u64>, clients: u64) -> Result<()> {
             }
             Scene::Mutate => {
                 println!(
-                    "=== mutate: a child's writes through its proxy are seen by the parent; clients at once lose nothing ==="
+                    "=== mutate: a child writes through its proxy; clients at once lose nothing ==="
                 );
                 mutate::parent(array_len(n, N, 1)?, clients)?;
             }

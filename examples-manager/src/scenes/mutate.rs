@@ -6,6 +6,7 @@
 use anyhow::{Result, ensure};
 use callback::StartCallingBack;
 use examples_manager::Proxy;
+use plumbing::show::verdict;
 use plumbing::{Process, join_all};
 
 use crate::Task;
@@ -44,9 +45,9 @@ pub fn parent(len: usize, clients: u64) -> Result<()> {
         min == k && max == k && total == k * len as f64,
         "expected {clients} in every element after {clients} clients each added 1, but saw min {min}, max {max}, sum {total}"
     );
-    println!(
-        "verdict: mutate: the parent saw the child's zeros, and {clients} clients adding 1 at once left exactly {clients} in all {len} elements"
-    );
+    verdict(&format!(
+        "mutate: the parent saw the child's zeros, and {clients} clients adding 1 at once left exactly {clients} in all {len} elements"
+    ));
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 use anyhow::{Result, ensure};
 
 use crate::scenes::with_server;
+use plumbing::show::verdict;
 
 /// The parent: the first values, and the server's word on all the others.
 pub fn parent(len: usize) -> Result<()> {
@@ -22,10 +23,10 @@ pub fn parent(len: usize) -> Result<()> {
         first.iter().all(|&x| x == 1.0) && min == 1.0 && max == 1.0,
         "expected ones everywhere, but the slice was {first:?} and the server saw min {min}, max {max}"
     );
-    println!(
-        "verdict: slice: the first {} values arrived as a copy of {} bytes, and all {len} elements are 1.0 (min = max = 1)",
+    verdict(&format!(
+        "slice: the first {} values arrived as a copy of {} bytes, and all {len} elements are 1.0 (min = max = 1)",
         first.len(),
         first.len() * 8
-    );
+    ));
     Ok(())
 }

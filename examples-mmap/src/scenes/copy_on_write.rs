@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Result, ensure};
 use ndarray::ArrayViewMut1;
 use plumbing::memory::show_memory;
-use plumbing::show::show_values;
+use plumbing::show::{show_values, verdict};
 use plumbing::{Process, pause_here};
 
 use crate::{Task, file};
@@ -16,7 +16,8 @@ use crate::{Task, file};
 pub fn parent(path: &Path, n: usize) -> Result<()> {
     let map = file::create(path, n, 1.0f32)?; // memmap(..., mode='w+'); fill(1.0)
     map.flush()?;
-    println!("parent: created {} with {n} f32 values of 1, flushed", path.display());
+    println!("parent: created {}", path.display());
+    println!("parent:   with {n} f32 values of 1, flushed");
     // SAFETY: no child exists yet, so no other process writes the file.
     show_values("parent", unsafe { file::view(&map, n) });
 
@@ -30,9 +31,9 @@ pub fn parent(path: &Path, n: usize) -> Result<()> {
         changed == 0,
         "expected 1 in all {n} values (the child's mapping was private), but {changed} changed"
     );
-    println!(
-        "verdict: copy-on-write: the parent still sees 1 in all {n} values; the child's 2s stayed private"
-    );
+    verdict(&format!(
+        "copy-on-write: the parent still sees 1 in all {n} values; the child's 2s stayed private"
+    ));
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use plumbing::memory::show_memory;
-use plumbing::show::{show_values, size};
+use plumbing::show::{show_values, size, verdict};
 use plumbing::{Child, Process, join_all, pause_here};
 
 use crate::updates::{self, Updates};
@@ -20,14 +20,14 @@ pub fn parent(path: &Path, n: usize, children: u32, child_cmd: Option<&str>) -> 
     let task = |id| Task::ManyChildren { file: path.into(), len: n, id };
     let start = |id| Process::new(task(id)).program(child_cmd).start();
     let Updates { below, lost, smallest, .. } = run(path, n, children, start)?;
-    let verdict = match below {
+    let what = match below {
         0 => {
             format!("all {n} values are {children}; none lost this time, but nothing prevented it")
         }
         _ => format!("{lost} updates were lost: {below} of {n} values ended below {children}"),
     };
     let smallest = if below > 0 { format!(" (smallest {smallest})") } else { String::new() };
-    println!("verdict: no lock: {verdict}{smallest}");
+    verdict(&format!("no lock: {what}{smallest}"));
     Ok(())
 }
 
@@ -35,8 +35,8 @@ pub fn parent(path: &Path, n: usize, children: u32, child_cmd: Option<&str>) -> 
 pub fn run(path: &Path, n: usize, k: u32, start: impl Fn(u32) -> Result<Child>) -> Result<Updates> {
     // data = memmap(filename, dtype='float32', mode='w+', shape=shape); data.fill(0.0)
     let map = file::create(path, n, 0.0f32)?;
-    let bytes = size(file::bytes(n));
-    println!("parent: created {} with {n} f32 values of 0 ({bytes})", path.display());
+    println!("parent: created {}", path.display());
+    println!("parent:   with {n} f32 values of 0 ({})", size(file::bytes(n)));
     let floor = updates::floor(&map, n, k); // the same work in one process
     // SAFETY: no child exists yet, so no other process writes the file.
     show_values("parent", unsafe { file::view(&map, n) }); // print(data[:10])

@@ -10,6 +10,7 @@ use ndarray::ArrayViewMut1;
 use plumbing::Process;
 use plumbing::memory::show_memory;
 use plumbing::pause_here;
+use plumbing::show::verdict;
 
 use crate::scenes::many_children;
 use crate::{Task, file, updates::Updates};
@@ -29,9 +30,9 @@ pub fn parent(path: &Path, n: usize, children: u32) -> Result<()> {
         below == 0,
         "expected {children} in all {n} values, but {below} are below (smallest {smallest})"
     );
-    println!(
-        "verdict: lock: all {n} values are exactly {children}; not one of the {children} x {n} updates was lost"
-    );
+    verdict(&format!(
+        "lock: all {n} values are exactly {children}; not one of the {children} x {n} updates was lost"
+    ));
     Ok(())
 }
 

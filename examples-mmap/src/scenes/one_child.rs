@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Result, ensure};
 use plumbing::memory::show_memory;
-use plumbing::show::show_values;
+use plumbing::show::{show_values, verdict};
 use plumbing::{Process, pause_here};
 
 use crate::{Task, file};
@@ -19,7 +19,8 @@ pub fn parent(path: &Path, n: usize, child_cmd: Option<&str>) -> Result<()> {
     // data.flush(): puts the values on the disk. The child would see them without it:
     // both processes map the same page-cache pages, so flushing is about the disk only.
     map.flush()?;
-    println!("parent: created {} with {n} f32 values of 1, flushed", path.display());
+    println!("parent: created {}", path.display());
+    println!("parent:   with {n} f32 values of 1, flushed");
     // SAFETY: no child exists yet, so no other process writes the file.
     show_values("parent", unsafe { file::view(&map, n) }); // print(data[:10])
 
@@ -35,9 +36,9 @@ pub fn parent(path: &Path, n: usize, child_cmd: Option<&str>) -> Result<()> {
     show_values("parent", data); // print(data[:10])
     let wrong = data.iter().filter(|&&v| v != 2.0).count();
     ensure!(wrong == 0, "expected 2 in all {n} values after the child's +1, but {wrong} are not 2");
-    println!(
-        "verdict: shared: the parent sees the child's 2 in all {n} values; both mapped one file"
-    );
+    verdict(&format!(
+        "shared: the parent sees the child's 2 in all {n} values; both mapped one file"
+    ));
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use ndarray::Array2;
 use plumbing::memory::{peak, show_memory};
-use plumbing::show::{expect_all, show_values, size};
+use plumbing::show::{expect_all, show_values, size, verdict};
 use plumbing::{HandOver, Process, pause_here};
 
 use crate::channel::{self, Via};
@@ -34,22 +34,19 @@ pub fn parent(n: usize, via: Via, pipe_size: Option<u32>) -> Result<()> {
         1 => "once".to_string(),
         calls => format!("{calls} times"),
     };
-    println!(
-        "parent: received {} in {:.2} s ({:.2} GB/s), calling read() {times} into one buffer allocated once",
-        size(bytes),
-        transfer.seconds,
-        bytes as f64 / transfer.seconds / 1e9,
-    );
+    let rate = bytes as f64 / transfer.seconds / 1e9;
+    println!("parent: received {} in {:.2} s ({rate:.2} GB/s),", size(bytes), transfer.seconds);
+    println!("parent:   calling read() {times}, into one buffer allocated once");
     show_values("parent", array.view()); // print(data[:5, :5])
     show_memory("parent", &array); // the kernel's word: a copy of our own
     expect_all(array.view(), 1.0, "the received array")?;
     println!("parent: peak memory {}", size(peak())); // the child says its own
     let wall = started.elapsed().as_secs_f64();
     println!("parent: the scene took {wall:.2} s (start the child, fill, send, receive, check)");
-    println!(
-        "verdict: copy: all {} elements arrived as 1.0 in the parent's own buffer; the child's array was a second buffer, gone with the child.",
+    verdict(&format!(
+        "copy: all {} elements arrived as 1.0 in the parent's own buffer; the child's array was a second buffer, gone with the child.",
         array.len()
-    );
+    ));
     Ok(())
 }
 

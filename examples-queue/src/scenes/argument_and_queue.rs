@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use callback::StartCallingBack;
 use ipc_channel::ipc::{self, IpcSender};
 use plumbing::memory::show_memory;
-use plumbing::show::{expect_all, seconds, show_values, size};
+use plumbing::show::{expect_all, seconds, show_values, size, verdict};
 use plumbing::{Process, join_all, pause_here};
 
 use crate::Task;
@@ -35,17 +35,17 @@ pub fn parent(n: usize) -> Result<()> {
     println!("parent: and its own array, the one it gave away:");
     show_values("parent", data.view());
     println!(
-        "parent: the child took {} (started, received, filled zeros, put them, exited)",
+        "parent: the child took {} (started, received, filled zeros, put, exited)",
         seconds(child_took)
     );
     report_peak_memory();
     expect_all(got.array.view(), 0.0, "the array from the queue")?;
     expect_all(data.view(), 1.0, "the parent's own array")?;
-    println!(
-        "verdict: copies both ways: the array from the queue has 0.0 in all {} elements, the parent's own array still has 1.0 in all {}; the change came back only because the child sent it back.",
+    verdict(&format!(
+        "copies both ways: the array from the queue has 0.0 in all {} elements, the parent's own array still has 1.0 in all {}; the change came back only because the child sent it back.",
         got.array.len(),
         data.len()
-    );
+    ));
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use callback::StartCallingBack;
 use ipc_channel::ipc::{self, IpcSender};
 use ndarray::Array2;
 use plumbing::memory::show_memory;
+use plumbing::show::verdict;
 use plumbing::{Process, join_all, pause_here};
 
 use crate::Task;
@@ -42,11 +43,11 @@ pub fn parent(n: usize, producers: u32) -> Result<()> {
             arrivals.problems.join("; ")
         );
     }
-    println!(
-        "verdict: queue: {} put on one queue at once and the parent got each array exactly once, all {} elements right; each put arrived whole, with no lock.",
+    verdict(&format!(
+        "queue: {} put on one queue at once and the parent got each array exactly once, all {} elements right; each put arrived whole, with no lock.",
         children_word(producers),
         arrivals.elements
-    );
+    ));
     Ok(())
 }
 

@@ -41,23 +41,19 @@ pub fn run(scenes: &[Scene], n: u64, producers: u32) -> Result<()> {
         }
         match scene {
             Scene::Queue => {
-                println!(
-                    "=== queue: the child makes ones and puts them on a queue; the parent gets a copy ==="
-                );
+                println!("=== queue: the child puts ones on a queue; the parent gets a copy ===");
                 queue::parent(checked_side(n, 2, "the child's and the parent's copy")?)?;
             }
             Scene::ArgumentAndQueue => {
                 println!(
-                    "=== argument-and-queue: the parent gives ones to the child; its zeros come back only on the queue ==="
+                    "=== argument-and-queue: ones go to the child; zeros come back on the queue ==="
                 );
                 let holders = "the parent's ones, the child's copy and the array that comes back";
                 argument_and_queue::parent(checked_side(n, 3, holders)?)?;
             }
             Scene::ManyProducers => {
                 let who = children_word(producers);
-                println!(
-                    "=== many-producers: {who} put an array each on one queue; the parent gets every one ==="
-                );
+                println!("=== many-producers: {who} put an array each on one queue ===");
                 let holders = "every child's array and the one the parent is receiving";
                 many_producers::parent(
                     checked_side(n, u64::from(producers) + 1, holders)?,
@@ -83,13 +79,8 @@ pub fn checked_len(n: u64) -> Result<usize> {
 
 pub fn report_transfer(got: &Got) {
     let rate = got.bytes as f64 / got.took.as_secs_f64().max(1e-9) / 1e9;
-    println!(
-        "parent: got an array of shape {:?} from {}: {} in {} ({rate:.2} GB/s)",
-        got.array.dim(),
-        parcel::who(got.from),
-        size(got.bytes as u64),
-        seconds(got.took)
-    );
+    println!("parent: got an array of shape {:?} from {}:", got.array.dim(), parcel::who(got.from));
+    println!("parent:   {} in {} ({rate:.2} GB/s)", size(got.bytes as u64), seconds(got.took));
 }
 
 /// The parent's peak so far in this run; each child prints its own when it is done.

@@ -7,7 +7,7 @@ use callback::StartCallingBack;
 use ipc_channel::ipc::{self, IpcSender};
 use ndarray::Array2;
 use plumbing::memory::show_memory;
-use plumbing::show::{expect_all, seconds, show_values};
+use plumbing::show::{expect_all, seconds, show_values, verdict};
 use plumbing::{Process, join_all, pause_here};
 
 use crate::Task;
@@ -36,10 +36,10 @@ pub fn parent(n: usize) -> Result<()> {
     );
     report_peak_memory();
     expect_all(got.array.view(), 1.0, "the array from the queue")?;
-    println!(
-        "verdict: copy: the parent now owns its own array with 1.0 in all {} elements; it was made in the child and copied through the queue.",
+    verdict(&format!(
+        "copy: the parent now owns its own array with 1.0 in all {} elements; it was made in the child and copied through the queue.",
         got.array.len()
-    );
+    ));
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use plumbing::show::{expect_all, seconds, show_values, size};
+use plumbing::show::{expect_all, seconds, show_values, size, verdict};
 
 use crate::mapping::{Mapped, SharedMapping, view, view_mut};
 use crate::scenes::{named, scene_took};
@@ -36,9 +36,9 @@ pub fn parent(n: usize) -> Result<()> {
     show_values("parent", data);
     expect_all(data, 2.0, "the shared mapping")?;
     scene_took(started);
-    println!(
-        "verdict: anonymous: the parent sees 2.0 in all {n} elements: the forked child wrote into the same pages."
-    );
+    verdict(&format!(
+        "anonymous: the parent sees 2.0 in all {n} elements: the forked child wrote into the same pages."
+    ));
     Ok(())
 }
 
@@ -46,10 +46,7 @@ pub fn parent(n: usize) -> Result<()> {
 /// address, because MAP_SHARED mappings are inherited as shared (a MAP_PRIVATE one
 /// would be inherited copy-on-write, and the parent would never see our +1).
 pub fn child(shared: &SharedMapping, n: usize) -> Result<()> {
-    println!(
-        "child: forked; the shared mapping is inherited at the same address {:p}",
-        shared.start()
-    );
+    println!("child: forked; the shared mapping is here, at the same address {:p}", shared.start());
     // SAFETY: the mapping stays mapped in this process until it exits; the parent
     // holds no view while it waits for us.
     let data = unsafe { view_mut(shared, n) }?;

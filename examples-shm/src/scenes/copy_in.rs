@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use ndarray::Array1;
-use plumbing::show::{expect_all, seconds, show_values, size};
+use plumbing::show::{expect_all, seconds, show_values, size, verdict};
 
 use crate::mapping::{SharedMapping, view, view_mut};
 use crate::scenes::{anonymous, scene_took};
@@ -32,10 +32,8 @@ pub fn parent(n: usize) -> Result<()> {
     // SAFETY: a fresh read-write mapping, no child yet; the view ends with the statement.
     unsafe { view_mut(&shared, n) }?.assign(&original);
     let cost = seconds(copying.elapsed());
-    println!(
-        "parent: copied it into a fresh {} shared mapping ({cost}: the extra cost of copy-in)",
-        size(bytes as u64)
-    );
+    let bytes = size(bytes as u64);
+    println!("parent: copied it into a new shared mapping of {bytes} (extra cost: {cost})");
 
     // SAFETY: this program starts no thread of its own (see plumbing::fork).
     let child = unsafe { plumbing::fork(|| anonymous::child(&shared, n)) }?;
@@ -47,8 +45,8 @@ pub fn parent(n: usize) -> Result<()> {
     expect_all(data, 2.0, "the shared copy")?;
     expect_all(original.view(), 1.0, "the original array")?;
     scene_took(started);
-    println!(
-        "verdict: copy-in: the parent sees 2.0 in all {n} elements of the shared copy and 1.0 in the original: only the copy is shared."
-    );
+    verdict(&format!(
+        "copy-in: the parent sees 2.0 in all {n} elements of the shared copy and 1.0 in the original: only the copy is shared."
+    ));
     Ok(())
 }

@@ -27,10 +27,10 @@ pub fn run(scenes: &[Scene], n: Option<u64>, named: named::Named) -> Result<()> 
                 "named: a named shared-memory segment, opened by name in a spawned child"
             }
             Scene::Anonymous => {
-                "anonymous: a MAP_SHARED anonymous mapping filled in place, inherited by fork (RawArray)"
+                "anonymous: a MAP_SHARED anonymous mapping, inherited by fork (RawArray)"
             }
             Scene::CopyIn => {
-                "copy-in: an existing array copied into a fresh shared mapping, then fork (Array)"
+                "copy-in: an array copied into a fresh shared mapping, then fork (Array)"
             }
         };
         println!("=== {heading} ===");

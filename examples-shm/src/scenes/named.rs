@@ -7,9 +7,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use ndarray::ArrayViewMut1;
-use plumbing::memory::show_memory;
-use plumbing::show::{expect_all, seconds, show_values, size};
-use plumbing::{Process, pause_here};
+use plumbing::show::{expect_all, seconds, show_values, size, verdict};
+use plumbing::{Process, memory::show_memory, pause_here};
 
 use crate::mapping::{view, view_mut};
 use crate::scenes::scene_took;
@@ -32,7 +31,8 @@ pub fn parent(n: usize, name: &str, options: &Named) -> Result<()> {
     let segment = NamedSegment::create(name, bytes, options.replace)?;
     let (mode, path) = (names::mode(name)?, names::dev_shm_path(name));
     let took = seconds(started.elapsed());
-    println!("parent: created {name} ({}, mode {mode:04o}), {path} ({took})", size(bytes as u64));
+    println!("parent: created {name} ({}, mode {mode:04o}) in {took},", size(bytes as u64));
+    println!("parent:   which is the file {path}");
     let filling = Instant::now();
     // SAFETY: no other process knows the segment yet (no child exists), and the view
     // ends with this statement, before the child starts writing.
@@ -54,9 +54,9 @@ pub fn parent(n: usize, name: &str, options: &Named) -> Result<()> {
         false => segment.close()?, // shm.close(); shm.unlink()
     };
     scene_took(started);
-    println!(
-        "verdict: named: the parent sees 2.0 in all {n} elements: the child's +1 came through the named segment, and {path} {gone}."
-    );
+    verdict(&format!(
+        "named: the parent sees 2.0 in all {n} elements: the child's +1 came through the named segment, and {path} {gone}."
+    ));
     Ok(())
 }
 
