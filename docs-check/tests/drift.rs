@@ -189,6 +189,53 @@ fn shown_code_matches_its_file() {
     report("shown code blocks that differ from their files", problems);
 }
 
+/// What a program printed, as a page shows it under `<!-- output: ... -->`: every line
+/// fits 80 columns (a projector, a book's code block), and three equal lines or more
+/// are shown once with `cargo xtask book-output`'s count line, `⋮ N more lines like
+/// the one above`, which must follow the line it repeats.
+#[test]
+fn shown_output_fits_80_columns_and_marks_what_it_leaves_out() {
+    let mut problems = Vec::new();
+    for file in markdown_files() {
+        let text = read(&file);
+        let lines: Vec<&str> = text.lines().collect();
+        for (at, line) in lines.iter().enumerate().filter(|(_, l)| l.starts_with("<!-- output: ")) {
+            let mut block =
+                lines[at + 1..].iter().enumerate().skip_while(|(_, l)| l.trim().is_empty());
+            let Some((_, fence)) = block.next().filter(|(_, l)| l.starts_with("```")) else {
+                problems.push(format!("{}:{}: no block under {line}", shown(&file), at + 1));
+                continue;
+            };
+            let shown_lines: Vec<(usize, &str)> = block
+                .take_while(|(_, l)| !l.starts_with("```"))
+                .map(|(k, l)| (at + 2 + k, *l))
+                .collect();
+            let _ = fence;
+            for (k, (number, line)) in shown_lines.iter().enumerate() {
+                let width = line.chars().count();
+                let place = format!("{}:{number}", shown(&file));
+                if width > 80 && !line.starts_with("$ ") {
+                    problems.push(format!("{place}: {width} columns: {line}"));
+                }
+                if k >= 2 && shown_lines[k - 1].1 == *line && shown_lines[k - 2].1 == *line {
+                    problems.push(format!("{place}: three equal lines, not trimmed: {line}"));
+                }
+                let counted = line.strip_prefix("⋮ ").and_then(|rest| rest.split_once(' '));
+                if line.starts_with('⋮')
+                    && (k == 0
+                        || shown_lines[k - 1].1.starts_with('⋮')
+                        || counted.is_none_or(|(n, rest)| {
+                            n.parse::<u32>().is_err() || rest != "more lines like the one above"
+                        }))
+                {
+                    problems.push(format!("{place}: a count line that counts nothing: {line}"));
+                }
+            }
+        }
+    }
+    report("shown outputs that do not fit the page", problems);
+}
+
 // -------------------------------------------------------------------------------
 // Links
 // -------------------------------------------------------------------------------
