@@ -7,9 +7,15 @@
 //! ```
 //!
 //! The command is run as the debug binary `cargo run` would build (built first),
-//! from the top of the repository; `cargo xtask TASK` runs this tool's own task. A marker may end in `| grep TEXT`: then only the
-//! lines containing TEXT are shown, as the shell would. Runs at the tutorials' sizes take a minute or so
-//! in all; `--only PAGE` limits the task to pages whose path contains PAGE.
+//! from the top of the repository; `cargo xtask TASK` runs this tool's own task. A
+//! marker may end in `| grep TEXT`: then only the lines containing TEXT are shown,
+//! as the shell would. Runs at the tutorials' sizes take a minute or so in all;
+//! `--only PAGE` limits the task to pages whose path contains PAGE.
+//!
+//! Three or more equal lines in a row (the rows of a corner of ones) are shown once,
+//! followed by the line [`REPEATS`] names: `⋮ 4 more lines like the one above`. No
+//! program prints a line that starts with `⋮`, so a reader (and the drift test) can
+//! tell the page's shorthand from what the program printed.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -27,6 +33,9 @@ pub struct BookOutputArgs {
 }
 
 const MARKER: &str = "<!-- output: ";
+
+/// How a run of equal lines is shown: the first, then this line with the count.
+pub const REPEATS: &str = "⋮ {} more lines like the one above";
 
 pub fn run(args: BookOutputArgs) -> Result<bool> {
     let root = workspace_root()?;
@@ -81,12 +90,32 @@ fn rewrite(text: &str, mut output: impl FnMut(&str) -> Result<String>) -> Result
         out.push(String::new());
         out.push("```text".to_owned());
         out.push(format!("$ {command}"));
-        out.extend(output(command)?.lines().map(str::to_owned));
+        out.extend(trim_repeats(&output(command)?));
         out.push("```".to_owned());
     }
     let mut page = out.join("\n");
     page.push('\n');
     Ok(page)
+}
+
+/// The lines of `output`, each run of three or more equal lines as its first line and
+/// a [`REPEATS`] line.
+fn trim_repeats(output: &str) -> Vec<String> {
+    let mut lines: Vec<(&str, usize)> = Vec::new();
+    for line in output.lines() {
+        match lines.last_mut() {
+            Some((last, count)) if *last == line => *count += 1,
+            _ => lines.push((line, 1)),
+        }
+    }
+    let mut shown = Vec::new();
+    for (line, count) in lines {
+        match count {
+            1 | 2 => shown.extend(std::iter::repeat_n(line.to_owned(), count)),
+            _ => shown.extend([line.to_owned(), REPEATS.replace("{}", &(count - 1).to_string())]),
+        }
+    }
+    shown
 }
 
 /// Runs `cargo run -p PROGRAM [-- ARGS] [| grep TEXT]` as its debug binary (or
@@ -146,5 +175,15 @@ mod tests {
         let again = rewrite(&once, |_| Ok("three\n".into())).unwrap();
         assert!(again.contains("```text\n$ cargo run -p x\nthree\n```\n\nafter"), "{again}");
         assert!(!again.contains("one"), "{again}");
+    }
+
+    #[test]
+    fn three_equal_lines_or_more_are_shown_once_and_counted() {
+        let corner = "a: top\na:   [1]\na:   [1]\na:   [1]\na:   [1]\nb\nb\nc\n";
+        let shown = trim_repeats(corner);
+        assert_eq!(
+            shown,
+            ["a: top", "a:   [1]", "⋮ 3 more lines like the one above", "b", "b", "c"]
+        );
     }
 }

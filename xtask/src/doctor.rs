@@ -332,11 +332,29 @@ impl Finding {
             Status::Missing => "MISSING",
             Status::Note => "note",
         };
-        println!("{status:<7} {}: {}", self.what, self.text);
+        // Wrapped to 80 columns, as the programs print, each further line indented.
+        let mut lines = wrap(&format!("{status:<7} {}:", self.what), 8, &self.text);
         for detail in &self.details {
-            println!("          {detail}");
+            lines.extend(wrap(&" ".repeat(9), 12, detail));
         }
+        println!("{}", lines.join("\n"));
     }
+}
+
+/// `head` and the words of `text`, in lines of at most 80 columns (a word longer
+/// than a line gets one of its own), the further lines indented by `indent`.
+fn wrap(head: &str, indent: usize, text: &str) -> Vec<String> {
+    let mut lines = vec![head.to_string()];
+    for word in text.split(' ') {
+        let last = lines.last().expect("one line at least");
+        if last.len() + 1 + word.len() > 80 && !last.trim().is_empty() {
+            lines.push(" ".repeat(indent - 1));
+        }
+        let last = lines.last_mut().expect("one line at least");
+        last.push(' ');
+        last.push_str(word);
+    }
+    lines
 }
 
 /// Runs every check and prints one line each; true when no required one failed.

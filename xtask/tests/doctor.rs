@@ -9,7 +9,26 @@ const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 fn doctor(tmpdir: &Path) -> (Output, Vec<String>) {
     let output = Command::new(XTASK).arg("doctor").env("TMPDIR", tmpdir).output().unwrap();
     let stdout = String::from_utf8(output.stdout.clone()).unwrap();
-    (output, stdout.lines().map(String::from).collect())
+    // Only a single word longer than a line (a long path) may pass 80 columns.
+    let fits = |line: &str| line.len() <= 80 || !line.trim().contains(' ');
+    assert!(stdout.lines().all(fits), "lines over 80 columns:\n{stdout}");
+    // A check's text is wrapped to 80 columns: its lines joined again, detail lines
+    // (indented 10) kept apart.
+    let mut lines: Vec<String> = Vec::new();
+    for line in stdout.lines() {
+        match lines.last_mut() {
+            Some(last) if line.starts_with("        ") && !line.starts_with("          ") => {
+                last.push(' ');
+                last.push_str(line.trim_start());
+            }
+            Some(last) if line.starts_with("           ") => {
+                last.push(' ');
+                last.push_str(line.trim_start());
+            }
+            _ => lines.push(line.to_string()),
+        }
+    }
+    (output, lines)
 }
 
 /// The check lines: those that start with a status.
