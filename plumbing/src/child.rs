@@ -158,7 +158,12 @@ pub fn join_all<T>(mut children: Vec<Child>, outcome: Result<T>) -> Result<(T, V
         if !failures.is_empty() && until.is_none() {
             until = grace();
         }
-        std::thread::sleep(Duration::from_millis(2));
+        // Sleep until one ends (WNOWAIT: its Child reaps it), or look again in 2 ms.
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        let ended = |status: WaitStatus| running.iter().any(|(_, c)| status.pid() == Some(c.pid));
+        if !(running.is_empty() || until.is_none() && waitid(Id::All, flags).is_ok_and(ended)) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
     let others = running.len();
     drop(running); // kills and reaps them

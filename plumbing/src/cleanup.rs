@@ -88,18 +88,18 @@ impl Made {
     /// ever left behind says where it came from.
     pub fn scratch_dir(prefix: &str) -> Result<(PathBuf, Made)> {
         let tmp = temp_dir();
+        let taken = |e: &std::io::Error| e.kind() == ErrorKind::AlreadyExists;
         for _ in 0..100 {
             // std seeds every RandomState from the OS's random source.
             let random = std::hash::BuildHasher::hash_one(&RandomState::new(), prefix);
             let path = tmp.join(format!("{prefix}{:08x}", random as u32));
             let mkdir = || Ok(std::fs::DirBuilder::new().mode(0o700).create(&path)?);
             match Made::by(true, &path, mkdir) {
-                Ok(((), made)) => return Ok((path, made)),
-                Err(err) if is_taken(&err) => continue,
-                Err(err) => {
+                Err(err) if err.downcast_ref().is_some_and(taken) => continue,
+                made => {
                     let (tmp, hint) = (tmp.display(), "set TMPDIR to choose another place");
-                    return Err(err)
-                        .context(format!("cannot create a directory in {tmp} ({hint})"));
+                    let context = || format!("cannot create a directory in {tmp} ({hint})");
+                    return made.map(|((), made)| (path, made)).with_context(context);
                 }
             }
         }
@@ -164,10 +164,6 @@ fn temp_dir() -> PathBuf {
             PathBuf::from("/tmp")
         }
     }
-}
-
-fn is_taken(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<std::io::Error>().is_some_and(|err| err.kind() == ErrorKind::AlreadyExists)
 }
 
 /// Starts the signal thread, once: called before the first child or thing made.
