@@ -167,8 +167,8 @@ impl Measurement {
 /// Where the benches run, and which.
 pub struct Setup {
     pub root: PathBuf,
-    release: PathBuf,
-    programs: Vec<String>,
+    pub release: PathBuf,
+    pub programs: Vec<String>,
     python: Option<String>,
     /// The flags that chose the programs and the Python column, for the chapter.
     pub choice: String,

@@ -46,8 +46,9 @@ pub fn run(setup: &Setup, sizes: &[u64], repeats: u32, dry_run: bool) -> Result<
     for &n in sizes {
         measurements.push(measure(setup, n, repeats_at(n, repeats))?);
     }
+    let start = process_start(setup)?;
     let took = started.elapsed().as_secs();
-    let text = markdown(&measurements, setup, repeats, took)?;
+    let text = markdown(&measurements, setup, repeats, took, start)?;
     if dry_run {
         println!("{text}");
         return Ok(());
@@ -57,6 +58,26 @@ pub fn run(setup: &Setup, sizes: &[u64], repeats: u32, dry_run: bool) -> Result<
     draw(&docs.join("scaling.svg"), &lines(&measurements))?;
     eprintln!("wrote docs/benchmark.md (its scaling section) and docs/scaling.svg");
     Ok(())
+}
+
+/// The reference for a fixed cost: the median seconds to start a fresh process of
+/// ours and wait for it (`examples-PROGRAM --version`, which only prints and exits),
+/// over 21 runs. Every method but `inherit` starts at least one.
+fn process_start(setup: &Setup) -> Result<(String, f64)> {
+    let program = format!("examples-{}", setup.programs[0]);
+    let binary = setup.release.join(&program);
+    let mut runs = Vec::new();
+    for _ in 0..21 {
+        let started = Instant::now();
+        let status = std::process::Command::new(&binary)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        ensure!(status.success(), "{program} --version failed");
+        runs.push(started.elapsed().as_secs_f64());
+    }
+    runs.sort_by(f64::total_cmp);
+    Ok((format!("{program} --version"), runs[runs.len() / 2]))
 }
 
 /// One line of the chart and row of the table: a method's medians, size by size.
@@ -132,6 +153,7 @@ fn markdown(
     setup: &Setup,
     repeats: u32,
     took_s: u64,
+    (start_command, start): (String, f64),
 ) -> Result<String> {
     let sizes: Vec<u64> = measurements.iter().map(|m| m.n).collect();
     let sizes_flag: Vec<String> = sizes.iter().map(u64::to_string).collect();
@@ -162,12 +184,15 @@ fn markdown(
     for n in &sizes {
         write!(md, " n = {} |", thousands(*n))?;
     }
-    writeln!(md, " fixed cost ms | s per GB | s per GB beyond the floor's | bends near n |")?;
+    writeln!(
+        md,
+        " fixed cost ms | process starts | s per GB | s per GB beyond the floor's | bends near n |"
+    )?;
     write!(md, "|---|---|")?;
     for _ in &sizes {
         write!(md, "--:|")?;
     }
-    writeln!(md, "--:|--:|--:|--:|")?;
+    writeln!(md, "--:|--:|--:|--:|--:|")?;
     for line in &lines {
         let language = if line.python { "Python" } else { "Rust" };
         write!(md, "| {} | {language} |", line.label)?;
@@ -176,7 +201,7 @@ fn markdown(
             write!(md, " {} |", cell.map_or("n/a".into(), |(_, s)| seconds(*s)))?;
         }
         let Some((fixed, per_byte)) = line.fit() else {
-            writeln!(md, " | | | |")?;
+            writeln!(md, " | | | | |")?;
             continue;
         };
         let beyond = floor_per_byte(line.python)
@@ -187,18 +212,22 @@ fn markdown(
         } else {
             "".into()
         };
+        let starts = if fixed > 0.0 { format!("{:.1}", fixed / start) } else { "".into() };
         let fixed = if fixed > 0.0 { format!("{:.2}", fixed * 1e3) } else { "~0".into() };
-        writeln!(md, " {fixed} | {:.2} | {beyond} | {bend} |", per_byte * 1e9)?;
+        writeln!(md, " {fixed} | {starts} | {:.2} | {beyond} | {bend} |", per_byte * 1e9)?;
     }
     writeln!(md)?;
     writeln!(
         md,
         "Seconds are medians. The cost per GB is the slope between the two largest sizes; \
          the fixed cost is what the smallest size took beyond its bytes at that slope (~0: \
-         less than the noise); a line bends near the n where the two are equal. Rust's \
+         less than the noise), and \"process starts\" divides it by the time to start a fresh \
+         process of ours and wait for it (`{start_command}`, median of 21 runs: {:.2} ms); \
+         a line bends near the n where the two are equal. Rust's \
          `floor` at each size is the lowest median of that size's `floor` lines (they all \
          run the same code). Every line as the benches printed it, each size's first \
-         lines from a pass that only primed the machine:"
+         lines from a pass that only primed the machine:",
+        start * 1e3
     )?;
     writeln!(md)?;
     writeln!(md, "```text")?;
