@@ -227,23 +227,31 @@ fn tmpdir_naming(victim: &std::path::Path) -> Vec<u8> {
 #[test]
 fn a_tmpdir_that_names_another_directory_removes_only_the_runs_own() {
     let victim = std::env::temp_dir().join(format!("examples-mmap-victim-{}", std::process::id()));
-    std::fs::create_dir_all(&victim).unwrap();
-    std::fs::write(victim.join("precious"), b"kept").unwrap();
+    let plant = || {
+        std::fs::create_dir_all(&victim).unwrap();
+        std::fs::write(victim.join("precious"), b"kept").unwrap();
+    };
+    plant();
     let launch = |fault| {
         let args = ["many-children", "--n", "1000", "--children", "2"];
         Launch::new(BIN, "examples-mmap-faults", &args)
             .child_fault(fault)
             .tmpdir_named(&tmpdir_naming(&victim))
     };
-    let outcome = launch(None).start().finish();
+    let intact = || std::fs::read(victim.join("precious")).is_ok_and(|kept| kept == b"kept");
+    let outcome = launch(None).start().finish(); // the watchdog included: nothing runs
     assert!(outcome.status.success(), "{}", outcome.stderr);
+    let after_success = intact();
+    plant();
     let mut run = launch(Some("sleep")).start();
     run.children(2);
     run.signal_parent(Signal::SIGKILL);
-    run.finish();
-    let kept = std::fs::read(victim.join("precious"));
-    std::fs::remove_dir_all(&victim).unwrap();
-    assert_eq!(kept.unwrap(), b"kept", "the other directory was removed");
+    let (_, left) = run.finish_and_list();
+    let after_sigkill = intact();
+    let _ = std::fs::remove_dir_all(&victim);
+    assert!(after_success, "a run that went well removed the other directory");
+    assert!(after_sigkill, "the watchdog removed the other directory");
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
 }
 
 /// SIGKILL of the parent in a TMPDIR whose name holds a newline and a byte that is
@@ -368,9 +376,10 @@ fn an_empty_tmpdir_means_tmp() {
         })
         .start();
     let child = run.children(1)[0];
-    let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap();
-    let file = String::from_utf8_lossy(cmdline.split(|&b| b == 0).nth(3).unwrap()).into_owned();
     let in_cwd = std::fs::read_dir(&cwd).unwrap().count();
+    let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).into_owned();
+    let file = cmdline.split('\0').find(|arg| arg.ends_with("data.f32")).unwrap_or("").to_owned();
     run.signal_parent(Signal::SIGINT);
     let outcome = run.finish();
     std::fs::remove_dir(&cwd).unwrap();
