@@ -31,8 +31,7 @@ pub use cleanup::Made;
 pub use pause::{PauseArg, here as pause_here};
 pub use process::{HandOver, Process, Task, Word, parse_child_cmd};
 
-/// The exit status of a run whose standard output was closed early (`| head`):
-/// 128 + SIGPIPE, what the shell reports for a tool the closed pipe stopped.
+/// The status of a run whose standard output closed early (`| head`): 128 + SIGPIPE.
 const CLOSED_OUTPUT: u8 = 128 + 13;
 
 /// Runs a program: `main` of every lesson program is `plumbing::main(|| ...)`. An
