@@ -234,7 +234,7 @@ fn check_temp_dir() -> Result<()> {
     let path = run_dir.path();
     let Some(text) = path.to_str() else {
         let tmp = path.parent().unwrap_or(path);
-        bail!("TMPDIR {tmp:?} is not UTF-8, which a socket's path must be; set another");
+        bail!("TMPDIR {tmp:?} is not UTF-8, which a socket's path must be");
     };
     // ipc-channel adds "/.tmpXXXXXX/socket" (18 bytes); a socket address holds 107.
     ensure!(

@@ -117,7 +117,7 @@ fn claim(path: &Path) -> Result<(Flock<File>, Option<Made>)> {
             (file, Some(made))
         }
         Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
-            bail!("cannot use {shown}: it is a symbolic link; {TAKES}")
+            bail!("cannot use {shown}: it is a symbolic link, not a regular file")
         }
         Err(err) => return Err(err).with_context(|| format!("cannot open {shown}")),
     };
@@ -135,8 +135,6 @@ fn claim(path: &Path) -> Result<(Flock<File>, Option<Made>)> {
     }
 }
 
-const TAKES: &str = "--path takes a regular file or a new name";
-
 fn refuse_unless_file(path: &Path, meta: &Metadata) -> Result<()> {
     let kind = meta.file_type();
     let what = match () {
@@ -147,5 +145,5 @@ fn refuse_unless_file(path: &Path, meta: &Metadata) -> Result<()> {
         _ if kind.is_char_device() || kind.is_block_device() => "a device",
         _ => "a socket",
     };
-    bail!("cannot use {}: it is {what}; {TAKES}", path.display())
+    bail!("cannot use {}: it is {what}, not a regular file", path.display())
 }

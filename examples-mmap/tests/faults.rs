@@ -122,7 +122,7 @@ fn a_file_created_at_path_is_the_users_alone() {
 fn more_bad_paths_and_input_are_one_clear_error() {
     for (args, code, text) in [
         // A directory, not a file.
-        (&["one-child", "--path", "/tmp"][..], 1, "cannot use /tmp: it is a directory"),
+        (&["one-child", "--path", "/tmp"][..], 1, "cannot use /tmp: it is a directory, not a"),
         // Under a file, not a directory.
         (&["one-child", "--path", "/proc/self/status/data.f32"][..], 1, "cannot create"),
         (&["one-child", "--path", ""][..], 2, "a value is required"),
@@ -326,9 +326,7 @@ fn a_path_that_is_no_regular_file_is_refused_at_once() {
         let outcome = start(&["one-child", "--n", "10", "--path", path], None).finish();
         assert!(started.elapsed() < Duration::from_secs(5), "{name}: it waited");
         assert_eq!(outcome.status.code(), Some(1), "{name}: {}", outcome.stderr);
-        let expected = format!(
-            "error: cannot use {path}: it is {what}; --path takes a regular file or a new name"
-        );
+        let expected = format!("error: cannot use {path}: it is {what}, not a regular file");
         assert_eq!(error_lines(&outcome.stderr), [expected.as_str()], "{name}");
     }
     let outcome = start(&["one-child", "--n", "10", "--path", "/dev/null"], None).finish();

@@ -184,16 +184,13 @@ fn check_room(name: &str, bytes: usize, replace: bool) -> Result<()> {
     let replaced = std::fs::metadata(dev_shm_path(name)).map_or(0, |meta| meta.len());
     let free = fs.blocks_available() * fs.fragment_size() + if replace { replaced } else { 0 };
     let (needed, free_size) = (size(bytes as u64), size(free));
-    ensure!(
-        bytes as u64 <= free,
-        "no room in /dev/shm for the {needed} of {name}, only {free_size} free; see `df -h /dev/shm`"
-    );
+    ensure!(bytes as u64 <= free, "{name} needs {needed}; /dev/shm has {free_size} free");
     Ok(())
 }
 
-/// "no room in /dev/shm for the 800 MB of /exshm-x; see `df -h /dev/shm`"
+/// "no room left in /dev/shm for the 800 MB of /exshm-x"
 fn no_room(name: &str, bytes: usize) -> String {
-    format!("no room in /dev/shm for the {} of {name}; see `df -h /dev/shm`", size(bytes as u64))
+    format!("no room left in /dev/shm for the {} of {name}", size(bytes as u64))
 }
 
 /// A child's way in: open an existing segment by name. The child never owns it.
