@@ -346,7 +346,7 @@ fn programs() -> &'static [Program] {
         packages
             .into_iter()
             .map(|package| {
-                let binary = profile_dir().join(&package);
+                let binary = programs_dir().join(&package);
                 let help = help_of(&binary);
                 Program { package, binary, help }
             })
@@ -354,11 +354,14 @@ fn programs() -> &'static [Program] {
     })
 }
 
-/// `cargo build`, into the target directory and profile this test was built in.
+/// `cargo build`, in the profile this test was built in, into a target directory of
+/// its own inside this test's (`<target>/drift`). Not into this test's own: the
+/// programs built there for the tests have the test suite's fault switches, and a
+/// plain build would replace them under the tests that run after this one.
 fn cargo_build() -> Command {
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     let profile_dir = profile_dir();
-    let target_dir = profile_dir.parent().expect("a profile folder has a parent");
+    let target_dir = profile_dir.parent().expect("a profile folder has a parent").join("drift");
     cargo.current_dir(root()).arg("build").arg("--target-dir").arg(target_dir);
     match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => {}
@@ -367,6 +370,13 @@ fn cargo_build() -> Command {
         }
     }
     cargo
+}
+
+/// Where [`cargo_build`] puts the programs: target/drift/debug, say.
+fn programs_dir() -> PathBuf {
+    let profile_dir = profile_dir();
+    let target_dir = profile_dir.parent().expect("a profile folder has a parent");
+    target_dir.join("drift").join(profile_dir.file_name().expect("a profile folder"))
 }
 
 /// target/debug (or target/release, ...): this test runs from its `deps` folder.
