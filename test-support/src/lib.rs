@@ -192,13 +192,14 @@ impl Launch {
         };
         // Tried first on a program that does nothing, to learn whether it is allowed.
         let mut probe = Command::new("/bin/true");
-        // SAFETY: as below.
+        // SAFETY: the closure runs in the forked child before exec, where only
+        // async-signal-safe work is allowed: unshare and mount are system calls, and
+        // nix passes these short paths on the stack, allocating nothing.
         unsafe { probe.pre_exec(move || Ok(own_dev_shm()?)) };
         if !probe.status().is_ok_and(|status| status.success()) {
             return None;
         }
-        // SAFETY: this runs in the forked child before exec: unshare and mount are
-        // system calls, and nix passes these short paths on the stack, unallocated.
+        // SAFETY: as for the probe above: system calls only, nothing allocated.
         unsafe { self.command.pre_exec(move || Ok(own_dev_shm()?)) };
         Some(self)
     }
