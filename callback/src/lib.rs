@@ -13,16 +13,21 @@
 //! `Process::new(Task::MakeOnes { n, queue }).start_calling_back()` instead of
 //! `.start()`. Only the programs that use ipc-channel compile this crate.
 //!
-//! Two pitfalls are handled here once:
+//! Three pitfalls are handled here once:
 //!
 //! - `accept` waits forever for a child that died before connecting: it runs on a
 //!   helper thread while this thread watches the child, and a dead child ends the
 //!   wait with its exit status.
 //! - ipc-channel makes its socket directory itself, in TMPDIR: it panics when it
-//!   cannot, and silently cuts a path longer than a socket address holds (107 bytes),
-//!   binding the socket somewhere else. Both are refused first with a clear message,
-//!   and the sockets go into a registered directory of the run's own.
+//!   cannot, or when the path is not UTF-8, and silently cuts a path longer than a
+//!   socket address holds (107 bytes), binding the socket somewhere else. All are
+//!   refused first with a clear message, and the sockets go into a registered
+//!   directory of the run's own.
+//! - Any process of the same user can connect to the socket and write anything, and
+//!   on some malformed messages ipc-channel's `accept` panics instead of returning
+//!   an error: the panic is caught, and said as one line.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -98,28 +103,33 @@ fn accept<T: Task>(
     socket: &str,
     label: &str,
 ) -> Result<IpcSender<T>> {
+    quiet_panics_on(ACCEPTING);
     let (done, accepted) = mpsc::channel();
     let acceptor = std::thread::Builder::new()
-        .name("accept".into())
+        .name(ACCEPTING.into())
         .spawn(move || {
-            let _ = done.send(server.accept());
+            // Another process may write anything to the socket, and on some malformed
+            // messages ipc-channel panics (an assertion) where it could return an
+            // error. Err(_): it did.
+            let _ = done.send(catch_unwind(AssertUnwindSafe(|| server.accept())));
         })
         .context("cannot start a thread to wait for the child")?;
     loop {
         match accepted.recv_timeout(Duration::from_millis(10)) {
-            Ok(result) => {
+            Ok(Ok(result)) => {
                 let _ = acceptor.join();
                 let (_, tasks) = result
                     .with_context(|| format!("{label} did not call back properly"))
                     .map_err(|err| explain(child, err, true))?;
                 return Ok(tasks);
             }
+            Ok(Err(_panic)) => bail!("the socket for {label} got a message that is no call back"),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => bail!("the thread accepting {label} vanished"),
         }
         if let Some(ended) = child.ended()? {
             // It may have connected just before it ended: let the acceptor finish.
-            if let Ok(Ok((_, tasks))) = accepted.recv_timeout(Duration::from_millis(500)) {
+            if let Ok(Ok(Ok((_, tasks)))) = accepted.recv_timeout(Duration::from_millis(500)) {
                 let _ = acceptor.join();
                 return Ok(tasks);
             }
@@ -133,6 +143,23 @@ fn accept<T: Task>(
             }
         }
     }
+}
+
+/// The name of the thread that accepts a child's call.
+const ACCEPTING: &str = "accept";
+
+/// No panic message from the thread named `thread` (its panic is caught, and said
+/// as an error line); any other thread's panic is said as before.
+fn quiet_panics_on(thread: &'static str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let before = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() != Some(thread) {
+                before(info);
+            }
+        }));
+    });
 }
 
 /// The child's side: calls back on `socket`, receives its task, and runs it with
@@ -204,8 +231,9 @@ fn check_temp_dir() -> Result<()> {
     }
     umask(Mode::from_bits_truncate(0o077));
     let (path, run_dir) = plumbing::Made::scratch_dir("exr-")?; // says so if TMPDIR is unusable
-    let Some(text) = path.to_str().filter(|text| !text.contains('\n')) else {
-        bail!("TMPDIR {path:?} is no plain text; its sockets need a path that is");
+    let Some(text) = path.to_str() else {
+        let tmp = path.parent().unwrap_or(&path);
+        bail!("TMPDIR {tmp:?} is not UTF-8, which a socket's path must be");
     };
     // ipc-channel adds "/.tmpXXXXXX/socket" (18 bytes); a socket address holds 107.
     ensure!(

@@ -17,9 +17,8 @@
 //!   (`cargo xtask book-code` copies the blocks again; see the crate's docs).
 //!
 //! Each test lists every problem it finds, with file and line, not just the first.
-//! The programs are built once (a nested `cargo build` into this test's own target
-//! directory, which is quick when `cargo test` has just built them) and run straight
-//! from there.
+//! The programs are built once (a nested `cargo build --all-targets`, as `cargo test`
+//! builds them, so nothing is done when it just has) and run straight from there.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -381,7 +380,7 @@ fn programs() -> &'static [Program] {
         let packages: Vec<String> =
             workspace_members().into_iter().filter(|m| m.starts_with("examples-")).collect();
         let mut build = cargo_build();
-        build.args(["--quiet", "--bins"]);
+        build.args(["--quiet", "--all-targets"]);
         for package in &packages {
             build.args(["-p", package]);
         }
@@ -393,7 +392,7 @@ fn programs() -> &'static [Program] {
         packages
             .into_iter()
             .map(|package| {
-                let binary = profile_dir().join(&package);
+                let binary = programs_dir().join(&package);
                 let help = help_of(&binary);
                 Program { package, binary, help }
             })
@@ -401,12 +400,15 @@ fn programs() -> &'static [Program] {
     })
 }
 
-/// `cargo build`, into the target directory and profile this test was built in.
+/// `cargo build`, in the profile this test was built in, of every target (the tests
+/// too). Then the programs are built as `cargo test` builds them, with the test
+/// suite's fault switches (a dev-dependency's feature): right after `cargo test` that
+/// is nothing to do, and a plain build would replace the programs the tests that
+/// run after this one start, with programs that have no switches.
 fn cargo_build() -> Command {
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     let profile_dir = profile_dir();
-    let target_dir = profile_dir.parent().expect("a profile folder has a parent");
-    cargo.current_dir(root()).arg("build").arg("--target-dir").arg(target_dir);
+    cargo.current_dir(root()).arg("build");
     match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => {}
         Some(profile) => {
@@ -414,6 +416,11 @@ fn cargo_build() -> Command {
         }
     }
     cargo
+}
+
+/// Where [`cargo_build`] puts the programs: target/debug, say.
+fn programs_dir() -> PathBuf {
+    profile_dir()
 }
 
 /// target/debug (or target/release, ...): this test runs from its `deps` folder.

@@ -205,3 +205,48 @@ fn a_closed_standard_output_ends_the_run_quietly() {
     let args = ["--n", "1000", "--clients", "2"];
     test_support::check_closed_output(BIN, "em-head", &args, &[1, 2, 5, 9, 14, 22, 30]);
 }
+
+/// `> /dev/full`: standard output on a full device is one line, status 1.
+#[test]
+fn a_full_standard_output_is_one_clear_error() {
+    test_support::check_full_output(BIN, "em-full", &["--n", "1000", "--clients", "2"]);
+}
+
+/// A TMPDIR whose name is not UTF-8, which ipc-channel cannot take for a socket's
+/// path (it panicked): one line that names TMPDIR, and nothing left there. A newline
+/// in the name is no problem: that run goes as usual.
+#[test]
+fn a_tmpdir_that_is_not_utf8_is_one_clear_error() {
+    let launch = |name: &[u8]| {
+        Launch::new(BIN, "examples-manager-faults", &["slice", "--n", "8"])
+            .short_tmpdir("emf")
+            .tmpdir_named(name)
+            .start()
+    };
+    let run = launch(b"odd-\xff");
+    let expected =
+        format!("error: TMPDIR {:?} is not UTF-8, which a socket's path must be", run.tmpdir());
+    let outcome = run.finish();
+    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
+    assert_eq!(error_lines(&outcome.stderr), [expected.as_str()], "{}", outcome.stderr);
+    let outcome = launch(b"new\nline").finish();
+    assert!(outcome.status.success(), "{}", outcome.stderr);
+}
+
+/// A limit on processes (`ulimit -u`) that 60 clients exceed: one line, status 1,
+/// and nothing left of the processes that did start.
+#[test]
+fn a_limit_on_processes_is_one_clear_error() {
+    let args = ["mutate", "--n", "100", "--clients", "60"];
+    let launch = Launch::new(BIN, "examples-manager-faults", &args).short_tmpdir("emf");
+    let Some(launch) = launch.with_process_limit(15) else {
+        eprintln!("skipped: RLIMIT_NPROC can be set for a user of its own only by root");
+        return;
+    };
+    let outcome = launch.start().finish();
+    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
+    let errors = error_lines(&outcome.stderr);
+    assert_eq!(errors.len(), 1, "{}", outcome.stderr);
+    assert!(errors[0].contains("Resource temporarily unavailable"), "{}", errors[0]);
+    assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
+}

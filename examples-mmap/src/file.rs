@@ -1,13 +1,14 @@
-//! The shared file, this program's `numpy.memmap`: where it lives, creating it (mode
-//! 'w+'), opening it (mode 'r+'), mapping it shared or privately (mode 'c'), typed
-//! views of the mapping, and a lock on some of its bytes (the tutorial's `Lock`).
+//! The shared file, this program's `numpy.memmap`: creating it (mode 'w+'), opening
+//! it (mode 'r+'), mapping it shared or privately (mode 'c'), typed views of the
+//! mapping, and a lock on some of its bytes (the tutorial's `Lock`). Where it lives
+//! is place.rs.
 //!
 //! The file is raw little-endian values with no header, which is exactly what
 //! `numpy.memmap(path, dtype='float32', mode='r+', shape=(n,))` reads and writes.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, ensure};
 use memmap2::{Advice, MmapOptions, MmapRaw};
@@ -15,79 +16,15 @@ use ndarray::{ArrayView1, ArrayViewMut1};
 use nix::errno::Errno;
 use nix::fcntl::{FallocateFlags, FcntlArg, fallocate, fcntl};
 use nix::libc;
-use nix::sys::statvfs::statvfs;
-use plumbing::Made;
-use plumbing::{memory, show::size};
+use plumbing::show::size;
 
 // We write values in the machine's byte order; numpy's 'float32' means little-endian.
 #[cfg(not(target_endian = "little"))]
 compile_error!("the file format is little-endian: build this on a little-endian machine");
 
-/// Where the shared file lives: `data.f32` in a fresh directory that only this user
-/// can enter, removed at the end (and on Ctrl-C), or the `--path` the user chose,
-/// which is kept.
-pub struct Place {
-    pub path: PathBuf,
-    pub keep: bool,
-    _scratch: Option<Made>,
-}
-
-impl Place {
-    pub fn choose(path: Option<PathBuf>) -> Result<Place> {
-        if let Some(path) = path {
-            return Ok(Place { path, keep: true, _scratch: None });
-        }
-        let (dir, scratch) = Made::scratch_dir("examples-mmap-")?;
-        let path = dir.join("data.f32");
-        Ok(Place { path, keep: false, _scratch: Some(scratch) })
-    }
-
-    /// Fail early, with a clear message, if the file cannot be created, or if n f32
-    /// do not fit on the disk or in memory (the whole file lives in the page cache;
-    /// a private mapping needs memory for its copies too).
-    pub fn check_room(&self, n: u64, private_copies: u64) -> Result<()> {
-        let bytes = memory::array_len(n, Some(n), size_of::<f32>(), 0, "")? * size_of::<f32>();
-        // A missing or read-only directory fails here, before anything is written.
-        let existed = self.path.exists();
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(OWNER_ONLY)
-            .open(&self.path)
-            .with_context(|| format!("cannot create {}", self.path.display()))?;
-        if !existed {
-            std::fs::remove_file(&self.path)?; // the scene creates it again
-        }
-        let dir = match self.path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let overwritten = std::fs::metadata(&self.path).map_or(0, |meta| meta.len());
-        check_disk(n, bytes as u64, dir, overwritten)?;
-        let holders = "the file's and the private copies";
-        memory::array_len(n, Some(n), size_of::<f32>(), 1 + private_copies, holders).map(drop)
-    }
-}
-
-/// Refuses a file of `bytes` that the file system holding `dir` has no room for
-/// (`reusable` bytes, of a file about to be overwritten, count as free): a full
-/// disk would otherwise be a SIGBUS at the first write of a page.
-pub fn check_disk(n: u64, bytes: u64, dir: &Path, reusable: u64) -> Result<()> {
-    let disk =
-        statvfs(dir).with_context(|| format!("cannot use the directory {}", dir.display()))?;
-    let free = disk.blocks_available() * disk.fragment_size() + reusable;
-    let (needed, free_size, dir) = (size(bytes), size(free), dir.display());
-    ensure!(
-        bytes <= free,
-        "--n {n} needs a file of {needed}, but only {free_size} are free in {dir}"
-    );
-    Ok(())
-}
-
 /// A new file is readable and writable by its owner only: other users have no
 /// business reading or changing the array. (An existing file keeps its mode.)
-const OWNER_ONLY: u32 = 0o600;
+pub const OWNER_ONLY: u32 = 0o600;
 
 /// numpy's mode 'w+': create or overwrite the file, give it room for n values, map
 /// it shared and fill it with `value`.
@@ -98,6 +35,7 @@ pub fn create<T: Copy>(path: &Path, n: usize, value: T) -> Result<MmapRaw> {
         .create(true)
         .truncate(true)
         .mode(OWNER_ONLY)
+        .custom_flags(libc::O_NOFOLLOW) // the name place.rs took, never a link put there
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     let bytes = len::<T>(n)?;

@@ -5,6 +5,7 @@
 
 mod bench;
 mod file;
+mod place;
 mod scenes;
 mod updates;
 

@@ -103,3 +103,9 @@ fn a_closed_standard_output_ends_the_run_quietly() {
     let lines = [1, 2, 5, 9, 12, 14];
     test_support::check_closed_output(BIN, "examples-pipe-head", &["--n", "300"], &lines);
 }
+
+/// `> /dev/full`: standard output on a full device is one line, status 1.
+#[test]
+fn a_full_standard_output_is_one_clear_error() {
+    test_support::check_full_output(BIN, "examples-pipe-full", &["--n", "300"]);
+}

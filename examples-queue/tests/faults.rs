@@ -178,3 +178,100 @@ fn a_closed_standard_output_ends_the_run_quietly() {
     let args = ["--n", "300", "--producers", "2"];
     test_support::check_closed_output(BIN, "eq-head", &args, &[1, 2, 3, 9, 14, 40, 60]);
 }
+
+/// `> /dev/full`: standard output on a full device is one line, status 1.
+#[test]
+fn a_full_standard_output_is_one_clear_error() {
+    test_support::check_full_output(BIN, "eq-full", &["--n", "300", "--producers", "2"]);
+}
+
+/// A TMPDIR whose name is not UTF-8, which ipc-channel cannot take for a socket's
+/// path (it panicked): one line that names TMPDIR, and nothing left there. A newline
+/// in the name is no problem: that run goes as usual.
+#[test]
+fn a_tmpdir_that_is_not_utf8_is_one_clear_error() {
+    let launch = |name: &[u8]| {
+        Launch::new(BIN, "examples-queue-faults", &["queue", "--n", "8"])
+            .short_tmpdir("eqf")
+            .tmpdir_named(name)
+            .start()
+    };
+    let run = launch(b"odd-\xff");
+    let expected =
+        format!("error: TMPDIR {:?} is not UTF-8, which a socket's path must be", run.tmpdir());
+    let outcome = run.finish();
+    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
+    assert_eq!(error_lines(&outcome.stderr), [expected.as_str()], "{}", outcome.stderr);
+    let outcome = launch(b"new\nline").finish();
+    assert!(outcome.status.success(), "{}", outcome.stderr);
+}
+
+/// The socket a child calls back on, once its parent has made it.
+fn socket_of(run: &Run) -> std::path::PathBuf {
+    let started = std::time::Instant::now();
+    loop {
+        assert!(started.elapsed() < test_support::DEADLINE, "no socket to call back on");
+        let found = std::fs::read_dir(run.tmpdir())
+            .unwrap()
+            .flatten()
+            .filter_map(|run_dir| std::fs::read_dir(run_dir.path()).ok())
+            .flatten()
+            .flatten()
+            .map(|socket_dir| socket_dir.path().join("socket"))
+            .find(|socket| socket.exists());
+        if let Some(socket) = found {
+            return socket;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Another process of the same user connects to the socket the parent listens on
+/// for its child, before the child does, and writes what is no call back: a message
+/// that does not decode, and one that claims more parts than come (on which
+/// ipc-channel panics). Each is one line, the child is stopped, nothing is left.
+#[test]
+fn garbage_on_the_socket_is_one_clear_error() {
+    use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
+    use nix::sys::socket::{connect, send, socket};
+    use std::os::fd::AsRawFd;
+    for (total, expected) in [
+        (48u64, "error: the child process did not call back properly: "),
+        (1 << 20, "error: the socket for the child process got a message that is no call back"),
+    ] {
+        let run = start(&["queue", "--n", "8"], Some("sleep-before-connect"));
+        run.children(1);
+        let other = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::empty(), None);
+        let other = other.unwrap();
+        connect(other.as_raw_fd(), &UnixAddr::new(&socket_of(&run)).unwrap()).unwrap();
+        // ipc-channel's frame: the size of this part, of the whole message, the data.
+        let mut frame = 64u64.to_le_bytes().to_vec();
+        frame.extend(total.to_le_bytes());
+        frame.extend([0xab; 48]);
+        send(other.as_raw_fd(), &frame, MsgFlags::empty()).unwrap();
+        let outcome = run.finish();
+        assert_eq!(outcome.status.code(), Some(1), "{total}: {}", outcome.stderr);
+        let errors = error_lines(&outcome.stderr);
+        assert_eq!(errors.len(), 1, "{total}: {}", outcome.stderr);
+        assert!(errors[0].starts_with(expected), "{total}: {}", errors[0]);
+        assert!(!outcome.stderr.contains("panicked"), "{total}: {}", outcome.stderr);
+    }
+}
+
+/// A limit on processes (`ulimit -u`) that 50 producers exceed: one line, status 1,
+/// and nothing left of the children that did start.
+#[test]
+fn a_limit_on_processes_is_one_clear_error() {
+    let args = ["many-producers", "--n", "8", "--producers", "50"];
+    let launch = Launch::new(BIN, "examples-queue-faults", &args).short_tmpdir("eqf");
+    let Some(launch) = launch.with_process_limit(15) else {
+        eprintln!("skipped: RLIMIT_NPROC can be set for a user of its own only by root");
+        return;
+    };
+    let outcome = launch.start().finish();
+    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
+    let errors = error_lines(&outcome.stderr);
+    assert_eq!(errors.len(), 1, "{}", outcome.stderr);
+    assert!(errors[0].contains("Resource temporarily unavailable"), "{}", errors[0]);
+    assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
+}

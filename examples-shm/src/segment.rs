@@ -11,12 +11,14 @@
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::mman::{MmapAdvise, madvise, shm_open, shm_unlink};
 use nix::sys::stat::Mode;
+use nix::sys::statvfs::statvfs;
 use plumbing::Made;
+use plumbing::show::size;
 use shared_memory::{Shmem, ShmemConf, ShmemError};
 
 use crate::mapping::Mapped;
@@ -56,6 +58,7 @@ impl NamedSegment {
     /// A segment with its size set but no page allocated: touching a page that
     /// /dev/shm has no room for would be a SIGBUS, so callers allocate right away.
     fn create_unallocated(name: &str, bytes: usize, replace: bool) -> Result<Self> {
+        check_room(name, bytes, replace)?;
         // Created and registered in one step, so that a Ctrl-C at this moment still
         // finds the name (plumbing::cleanup).
         let file = Path::new("/dev/shm").join(&name[1..]);
@@ -103,12 +106,10 @@ impl NamedSegment {
         match unsafe { madvise(ptr, self.shmem.len(), MmapAdvise::MADV_POPULATE_WRITE) } {
             // EINVAL: a kernel older than 5.14 without this advice; go on unchecked.
             Ok(()) | Err(Errno::EINVAL) => Ok(()),
-            Err(err) => bail!(
-                "cannot allocate {} MB for {} in /dev/shm ({}); see `df -h /dev/shm`",
-                self.shmem.len() / 1_000_000,
-                self.name,
-                err.desc()
-            ),
+            // A page that /dev/shm has no room for cannot be faulted in (EFAULT): the
+            // error a write to it would have been a SIGBUS.
+            Err(Errno::EFAULT) => bail!("{}", no_room(&self.name, self.shmem.len())),
+            Err(err) => bail!("cannot allocate {} in /dev/shm: {}", self.name, err.desc()),
         }
     }
 
@@ -124,12 +125,9 @@ impl NamedSegment {
         let mut offset = 0;
         while offset < bytes {
             let len = chunk.len().min(bytes - offset);
-            file.write_all_at(&chunk[..len], offset as u64).with_context(|| {
-                format!(
-                    "cannot fill {} MB of {} in /dev/shm; see `df -h /dev/shm`",
-                    bytes / 1_000_000,
-                    self.name
-                )
+            file.write_all_at(&chunk[..len], offset as u64).map_err(|err| match err.kind() {
+                std::io::ErrorKind::StorageFull => anyhow::anyhow!(no_room(&self.name, bytes)),
+                _ => anyhow::Error::new(err).context(format!("cannot fill {}", self.name)),
             })?;
             offset += len;
         }
@@ -177,6 +175,22 @@ impl Mapped for NamedSegment {
     fn bytes(&self) -> usize {
         self.shmem.len()
     }
+}
+
+/// Refuses a segment that /dev/shm (a tmpfs of limited size) has no room for, before
+/// it is made; a segment that `replace` removes first counts as room.
+fn check_room(name: &str, bytes: usize, replace: bool) -> Result<()> {
+    let Ok(fs) = statvfs("/dev/shm") else { return Ok(()) }; // no /dev/shm to ask
+    let replaced = std::fs::metadata(dev_shm_path(name)).map_or(0, |meta| meta.len());
+    let free = fs.blocks_available() * fs.fragment_size() + if replace { replaced } else { 0 };
+    let (needed, free_size) = (size(bytes as u64), size(free));
+    ensure!(bytes as u64 <= free, "{name} needs {needed}; /dev/shm has {free_size} free");
+    Ok(())
+}
+
+/// "no room left in /dev/shm for the 800 MB of /exshm-x"
+fn no_room(name: &str, bytes: usize) -> String {
+    format!("no room left in /dev/shm for the {} of {name}", size(bytes as u64))
 }
 
 /// A child's way in: open an existing segment by name. The child never owns it.

@@ -156,3 +156,80 @@ fn a_closed_standard_output_ends_the_run_quietly() {
     let args = ["--n", "100000"];
     test_support::check_closed_output(BIN, "examples-shm-head", &args, &[1, 3, 4, 6, 15, 18]);
 }
+
+/// `> /dev/full`: standard output on a full device is one line, status 1.
+#[test]
+fn a_full_standard_output_is_one_clear_error() {
+    test_support::check_full_output(BIN, "examples-shm-full", &["--n", "1000"]);
+}
+
+/// The inode of /dev/shm/NAME, if there is such a segment.
+fn inode_of(name: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/dev/shm/{name}")).ok().map(|meta| meta.ino())
+}
+
+/// Run A makes `--name X`; run B takes the name with `--replace` while A still runs;
+/// then A is interrupted. A's cleanup leaves the name alone: it holds B's segment,
+/// not A's. B's own cleanup removes it.
+#[test]
+fn an_interrupted_run_leaves_a_name_another_run_took() {
+    let name = format!("exshm-t{}-taken", std::process::id());
+    let args = ["named", "--n", "1000", "--name", &name];
+    let mut first = start(&args, Some("sleep"));
+    first.children(1);
+    let first_segment = inode_of(&name).expect("the first run's segment");
+    let mut second = start(&[&args[..], &["--replace"]].concat(), Some("sleep"));
+    second.children(1);
+    let taken = std::time::Instant::now();
+    let second_segment = loop {
+        match inode_of(&name) {
+            Some(inode) if inode != first_segment => break inode,
+            _ => assert!(taken.elapsed() < test_support::PROMPTLY, "the name was never taken"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    first.signal_parent(Signal::SIGINT);
+    assert_eq!(finish(first).status.code(), Some(130));
+    assert_eq!(inode_of(&name), Some(second_segment), "the first run removed the second's");
+    second.signal_parent(Signal::SIGINT);
+    assert_eq!(finish(second).status.code(), Some(130));
+    assert_eq!(inode_of(&name), None, "the second run's own cleanup removes it");
+}
+
+/// /dev/shm (a tmpfs of its own, 64 KiB, in a mount namespace) too small for the
+/// segment: one line that says so in sizes a person reads, and nothing is made.
+#[test]
+fn a_full_dev_shm_is_one_clear_error() {
+    for args in [&["named", "--n", "100000"][..], &["bench", "--n", "100000", "--repeats", "1"]] {
+        let launch = Launch::new(BIN, "examples-shm-faults", args).with_small_dev_shm(c"size=64k");
+        let Some(launch) = launch else {
+            eprintln!("skipped: a mount namespace of its own needs root");
+            return;
+        };
+        let outcome = finish(launch.start());
+        assert_eq!(outcome.status.code(), Some(1), "{args:?}: {}", outcome.stderr);
+        let errors = error_lines(&outcome.stderr);
+        assert_eq!(errors.len(), 1, "{args:?}: {}", outcome.stderr);
+        assert!(errors[0].contains(" /exshm-"), "{}", errors[0]);
+        let said = " needs 800000 bytes; /dev/shm has 65536 bytes free";
+        assert!(errors[0].ends_with(said), "{}", errors[0]);
+        assert!(!errors[0].contains("Bad address") && !errors[0].contains(" 0 MB"));
+    }
+}
+
+/// The named scene's flags given to a scene without a name: said, not ignored, in
+/// lines of at most 80 columns; no segment is made.
+#[test]
+fn the_named_scenes_flags_elsewhere_are_said_to_be_unused() {
+    let name = format!("exshm-t{}-unused", std::process::id());
+    for scene in ["anonymous", "copy-in"] {
+        let args = [scene, "--n", "1000", "--name", &name, "--keep", "--replace"];
+        let outcome = finish(start(&args, None));
+        assert!(outcome.status.success(), "{scene}: {}", outcome.stderr);
+        let said = "parent: --name, --keep, --replace are not used here:\n\
+                    parent:   this memory has no name, and only a fork of this program gets it";
+        assert!(outcome.stdout.contains(said), "{scene}: {}", outcome.stdout);
+        assert_eq!(inode_of(&name), None, "{scene}");
+    }
+}

@@ -18,7 +18,9 @@
 //!   first N bytes the child writes there reach the parent, which then sees the end
 //!   of the stream, while the child goes on as if nothing were wrong;
 //! - `exit-before-connect`, for a child that calls back to its parent: exit with
-//!   status 3 before calling back.
+//!   status 3 before calling back;
+//! - `sleep-before-connect`, for such a child: sleep 60 s before calling back, so
+//!   that a test can write to the socket its parent listens on before it does.
 //!
 //! `EXAMPLES_SERVER_FAULT` acts in a server process (a child called "server") as it
 //! starts serving: `exit`, `panic` and `sleep`.
@@ -53,10 +55,14 @@ pub fn child_is_done(who: &str) {
     }
 }
 
-/// Before a child calls back to its parent (`exit-before-connect`).
+/// Before a child calls back to its parent (`exit-before-connect`,
+/// `sleep-before-connect`).
 pub fn before_calling_back(who: &str) {
-    if who != "server" && std::env::var(CHILD).as_deref() == Ok("exit-before-connect") {
-        fail(who, CHILD, "exit-before-connect");
+    match std::env::var(CHILD).as_deref() {
+        _ if who == "server" => {}
+        Ok("exit-before-connect") => fail(who, CHILD, "exit-before-connect"),
+        Ok("sleep-before-connect") => std::thread::sleep(Duration::from_secs(60)),
+        _ => {}
     }
 }
 

@@ -16,6 +16,7 @@
 //! the permission bits it promises) stays in that crate's tests.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -41,10 +42,15 @@ pub const MARKER_VARIABLE: &str = "EXAMPLES_TEST_MARKER";
 /// works there), and so does the name the run's marker starts with.
 pub struct Launch {
     command: Command,
+    bin: PathBuf,
     marker: String,
     count: usize,
     own_tmpdir: PathBuf,
     tmpdir: Option<PathBuf>,
+    /// A TMPDIR inside the run's own, by name (bytes of any kind).
+    inner_tmpdir: Option<PathBuf>,
+    /// The user the run is started as, if not the test's own.
+    user: Option<u32>,
     close_output_after: Option<usize>,
     stdin_piped: bool,
 }
@@ -75,10 +81,13 @@ impl Launch {
             .stderr(Stdio::piped());
         Launch {
             command,
+            bin: PathBuf::from(bin),
             marker,
             count,
             own_tmpdir,
             tmpdir: None,
+            inner_tmpdir: None,
+            user: None,
             close_output_after: None,
             stdin_piped: false,
         }
@@ -121,6 +130,80 @@ impl Launch {
         self
     }
 
+    /// TMPDIR becomes `name` inside the run's own TMPDIR, made at the start: any
+    /// bytes but NUL (a newline, a byte that is not UTF-8), a '/' making directories
+    /// inside directories. What the run leaves is looked for there.
+    pub fn tmpdir_named(mut self, name: &[u8]) -> Launch {
+        self.inner_tmpdir = Some(PathBuf::from(std::ffi::OsStr::from_bytes(name)));
+        self
+    }
+
+    /// Changes the command before it starts (its working directory, its standard
+    /// output, something to do before `exec`).
+    pub fn configure(mut self, change: impl FnOnce(&mut Command)) -> Launch {
+        change(&mut self.command);
+        self
+    }
+
+    /// Runs the program with at most `processes` processes and threads for its user
+    /// (RLIMIT_NPROC, `ulimit -u`). The kernel does not enforce that limit for root,
+    /// so a test run as root starts the program as a user id that no process has,
+    /// which gets the run's TMPDIR. None where this cannot be done: the tests do not
+    /// run as root, or that user could not reach the binary.
+    pub fn with_process_limit(mut self, processes: u64) -> Option<Launch> {
+        use nix::sys::resource::{Resource, setrlimit};
+        use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+        if !nix::unistd::geteuid().is_root() || !reachable_by_anyone(&self.bin) {
+            return None;
+        }
+        // A user id of its own for each run: nobody else's processes count.
+        let id = 2_000_000_000 + (std::process::id() % 100_000) * 100 + self.count as u32 % 100;
+        self.user = Some(id);
+        // SAFETY: this runs in the forked child before exec; setrlimit, setgroups,
+        // setgid and setuid are system calls that allocate nothing.
+        unsafe {
+            self.command.pre_exec(move || {
+                setrlimit(Resource::RLIMIT_NPROC, processes, processes)?;
+                setgroups(&[])?;
+                setgid(Gid::from_raw(id))?;
+                setuid(Uid::from_raw(id))?;
+                Ok(())
+            });
+        }
+        Some(self)
+    }
+
+    /// Runs the program with a /dev/shm of its own that holds only `size` (a tmpfs
+    /// size, "64k"), in a mount namespace of its own: a full /dev/shm without filling
+    /// the machine's. None where mount namespaces are not allowed (not root).
+    pub fn with_small_dev_shm(mut self, size: &'static std::ffi::CStr) -> Option<Launch> {
+        use nix::mount::{MsFlags, mount};
+        use nix::sched::{CloneFlags, unshare};
+        let own_dev_shm = move || -> nix::Result<()> {
+            unshare(CloneFlags::CLONE_NEWNS)?;
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )?;
+            mount(Some("tmpfs"), "/dev/shm", Some("tmpfs"), MsFlags::empty(), Some(size))
+        };
+        // Tried first on a program that does nothing, to learn whether it is allowed.
+        let mut probe = Command::new("/bin/true");
+        // SAFETY: the closure runs in the forked child before exec, where only
+        // async-signal-safe work is allowed: unshare and mount are system calls, and
+        // nix passes these short paths on the stack, allocating nothing.
+        unsafe { probe.pre_exec(move || Ok(own_dev_shm()?)) };
+        if !probe.status().is_ok_and(|status| status.success()) {
+            return None;
+        }
+        // SAFETY: as for the probe above: system calls only, nothing allocated.
+        unsafe { self.command.pre_exec(move || Ok(own_dev_shm()?)) };
+        Some(self)
+    }
+
     /// Gives the program the default action for SIGINT and SIGTERM. A test run
     /// started in the background by a script (`cargo test &`) ignores SIGINT, and so
     /// would a program that keeps the default action: this gives the default back,
@@ -159,18 +242,28 @@ impl Launch {
     /// can wait for a line) and its stderr read whole.
     pub fn start(mut self) -> Run {
         std::fs::create_dir_all(&self.own_tmpdir).unwrap();
-        let tmpdir = self.tmpdir.as_ref().unwrap_or(&self.own_tmpdir);
-        self.command.env("TMPDIR", tmpdir);
+        let checked = match &self.inner_tmpdir {
+            Some(inner) => self.own_tmpdir.join(inner),
+            None => self.own_tmpdir.clone(),
+        };
+        std::fs::create_dir_all(&checked).unwrap();
+        if let Some(user) = self.user {
+            for dir in checked.ancestors().take_while(|dir| dir.starts_with(&self.own_tmpdir)) {
+                std::os::unix::fs::chown(dir, Some(user), Some(user)).unwrap();
+            }
+        }
+        self.command.env("TMPDIR", self.tmpdir.as_ref().unwrap_or(&checked));
         let mut process = self.command.spawn().expect("the program starts");
-        let stdout = process.stdout.take().unwrap();
         let (sender, lines) = mpsc::channel();
         let most = self.close_output_after.unwrap_or(usize::MAX);
-        thread::spawn(move || {
-            // Returning drops the reader: with `close_output_after`, the pipe closes.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok).take(most) {
-                let _ = sender.send(line);
-            }
-        });
+        if let Some(stdout) = process.stdout.take() {
+            thread::spawn(move || {
+                // Returning drops the reader: with `close_output_after`, the pipe closes.
+                for line in BufReader::new(stdout).lines().map_while(Result::ok).take(most) {
+                    let _ = sender.send(line);
+                }
+            });
+        }
         let mut stderr = process.stderr.take().unwrap();
         let stderr = thread::spawn(move || {
             let mut text = String::new();
@@ -179,7 +272,8 @@ impl Launch {
         });
         Run {
             marker: self.marker,
-            tmpdir: self.own_tmpdir,
+            tmpdir: checked,
+            own_tmpdir: self.own_tmpdir,
             process,
             lines,
             stdout: Vec::new(),
@@ -193,7 +287,10 @@ impl Launch {
 /// One run of the program, with its output arriving line by line.
 pub struct Run {
     marker: String,
+    /// Where TMPDIR points (unless the test chose one), checked at the end.
     tmpdir: PathBuf,
+    /// The run's own directory, removed at the end.
+    own_tmpdir: PathBuf,
     process: Child,
     lines: Receiver<String>,
     stdout: Vec<String>,
@@ -369,7 +466,7 @@ impl Run {
                 (entry.path(), mode)
             })
             .collect();
-        let _ = std::fs::remove_dir_all(&self.tmpdir);
+        let _ = std::fs::remove_dir_all(&self.own_tmpdir);
         let outcome = Outcome { status, stdout: stdout.join("\n"), stderr };
         (outcome, left)
     }
@@ -438,6 +535,15 @@ fn marked(marker: &str) -> Vec<Marked> {
     found
 }
 
+/// Whether every user may run `bin`: it and each directory above it executable by
+/// all.
+fn reachable_by_anyone(bin: &Path) -> bool {
+    let bin = std::fs::canonicalize(bin).unwrap_or_default();
+    bin.ancestors().filter(|path| !path.as_os_str().is_empty()).all(|path| {
+        std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0)
+    })
+}
+
 /// Checks that no process has the marker, allowing the kernel a moment to deliver
 /// parent-death signals; returns the survivors otherwise.
 fn nothing_left(marker: &str) -> Result<(), Vec<i32>> {
@@ -501,6 +607,20 @@ pub fn check_closed_output(bin: &str, name: &str, args: &[&str], after: &[usize]
         assert_eq!(outcome.stderr, "", "{args:?} | head -{lines}");
         assert_eq!(outcome.stdout.split('\n').count(), lines, "{args:?} | head -{lines}");
     }
+}
+
+/// The program run with `args` and its standard output on a full device (`>
+/// /dev/full`): one line on standard error that says so, status 1, nothing left
+/// behind. (The first line the program prints already fails.)
+pub fn check_full_output(bin: &str, name: &str, args: &[&str]) {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let outcome = Launch::new(bin, name, args).configure(|command| {
+        command.stdout(full);
+    });
+    let outcome = outcome.start().finish();
+    assert_eq!(outcome.status.code(), Some(1), "{args:?} > /dev/full: {}", outcome.stderr);
+    let expected = "error: cannot write to standard output: No space left on device (os error 28)";
+    assert_eq!(outcome.stderr.lines().collect::<Vec<_>>(), [expected], "{args:?} > /dev/full");
 }
 
 /// One memory line a program printed, with the line after it:

@@ -8,8 +8,9 @@
 //! * `check-book` (check_book.rs): every link of the book as mdBook built it lands.
 //! * `book-code` (book_code.rs): the code the pages show, copied from its files.
 //! * `book-output` (book_output.rs): the output the pages show, printed again.
-//! * `chaos` (chaos.rs): every program hurt by a random signal at a random moment;
-//!   nothing of a run may be left 3 s later.
+//! * `chaos` (chaos.rs): every program hurt by a random signal at a random moment,
+//!   in odd TMPDIRs and beside runs that share its name; nothing of a run may be
+//!   left 3 s later, and nothing else removed.
 
 mod bench;
 mod book_code;
@@ -55,8 +56,10 @@ enum Task {
     /// book and write what it printed into the block under it
     BookOutput(book_output::BookOutputArgs),
     /// Run the programs at small sizes, each run hurt once at a random moment by
-    /// SIGINT, SIGTERM, SIGHUP or SIGKILL to the parent, a child or the watchdog;
-    /// count orphans, hangs and leftovers 3 s later. Exits 1 if any count is above 0
+    /// SIGINT, SIGTERM, SIGHUP or SIGKILL to the parent, a child or the watchdog,
+    /// also in odd TMPDIRs and beside a run that shares its --path or --name; count
+    /// orphans, hangs, leftovers, what was removed that a run did not make, and runs
+    /// not hurt that crashed, 3 s later. Exits 1 if any count is above 0
     Chaos(chaos::ChaosArgs),
 }
 

@@ -12,7 +12,7 @@ use anyhow::Result;
 use plumbing::Word;
 use plumbing::args;
 
-use crate::file::Place;
+use crate::place::Place;
 use crate::{Scene, Task};
 
 impl Scene {
@@ -73,7 +73,7 @@ pub fn run(
 ) -> Result<()> {
     let children = children.unwrap_or(100);
     let n_for = |scene: Scene| n.unwrap_or(scene.default_n());
-    let place = Place::choose(path)?;
+    let mut place = Place::choose(path)?;
     for &scene in scenes {
         place.check_room(n_for(scene), u64::from(scene == Scene::CopyOnWrite))?;
     }
@@ -102,6 +102,7 @@ pub fn run(
             Scene::CopyOnWrite => copy_on_write::parent(path, n)?,
         }
     }
+    place.hand_over(); // every scene went well: a --path file is the user's now
     if place.keep {
         let (path, n) = (place.path.display(), n_for(scenes[scenes.len() - 1]));
         println!("\nparent: kept {path}; Python opens it with");

@@ -68,11 +68,8 @@ fn not_used_here(named: &named::Named) {
     let given: Vec<&str> = given.iter().filter(|(_, on)| *on).map(|(flag, _)| *flag).collect();
     let verb = if given.len() == 1 { "is" } else { "are" };
     if !given.is_empty() {
-        println!(
-            "parent: {} {verb} not used here: this memory has no name and reaches the child \
-             only through fork, which another program cannot join",
-            given.join(", ")
-        );
+        println!("parent: {} {verb} not used here:", given.join(", "));
+        println!("parent:   this memory has no name, and only a fork of this program gets it");
     }
 }
 
