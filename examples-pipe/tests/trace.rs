@@ -34,7 +34,7 @@ fn the_child_writes_the_header_and_the_array_into_the_pipe_and_the_parent_reads_
     }
     let n = 100;
     let stdout = traced_run(&["pipe", "--n", &n.to_string(), "--trace"]);
-    assert!(stdout.starts_with("trace: strace -f "), "{stdout}");
+    assert!(stdout.starts_with("trace: strace -D -f "), "{stdout}");
     let summary = trace_summary(&stdout, "pipe");
     let array = n * n * 8;
     let (parent, child) = (traced(&summary, "parent"), traced(&summary, "child"));

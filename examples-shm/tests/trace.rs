@@ -23,13 +23,13 @@ fn the_named_child_maps_the_segment_shared_and_moves_no_array_bytes() {
     let opened = child.iter().find(|l| l.starts_with(&format!("openat {segment} = fd ")));
     let opened = opened.unwrap_or_else(|| panic!("the child opens {segment}: {child:#?}"));
     let fd = opened.split("= fd ").nth(1).unwrap().split(' ').next().unwrap();
-    let mapped = format!("mmap MAP_SHARED fd {fd}: 8000 bytes, {segment}");
+    let mapped = format!("mmap MAP_SHARED, fd {fd}: 8000 bytes, {segment}");
     assert!(child.contains(&mapped.as_str()), "{mapped:?} in {child:#?}");
     // No read, write, send or receive carried any of the array.
     assert!(child.iter().all(|l| !l.contains(" bytes on ")), "{child:#?}");
     let parent = traced(&summary, "parent");
     assert!(parent.iter().any(|l| l.starts_with(&format!("openat {segment} = fd "))));
-    assert!(parent.iter().any(|l| l.starts_with("mmap MAP_SHARED fd ")), "{parent:#?}");
+    assert!(parent.iter().any(|l| l.starts_with("mmap MAP_SHARED, fd ")), "{parent:#?}");
     assert!(parent.contains(&format!("unlink {segment}").as_str()), "{parent:#?}");
     assert!(summary.iter().any(|l| l.ends_with(", 2 shared mappings")), "{summary:#?}");
 }

@@ -27,7 +27,7 @@ impl Call<'_, '_> {
     pub fn classify(
         &mut self,
         created: &mut HashSet<String>,
-        mappings: &mut HashSet<(u32, String)>,
+        mappings: &mut HashMap<(u32, String), String>,
         threads: &mut HashMap<u32, u32>,
     ) -> bool {
         let args = split_args(self.args);
@@ -124,16 +124,22 @@ impl Call<'_, '_> {
                     }
                     None => return false,
                 };
-                mappings.insert((self.pid, self.ret.to_owned()));
+                mappings.insert((self.pid, self.ret.to_owned()), what.clone());
                 let flags = flags.replace("|MAP_FIXED", "");
-                t.maps.entry((flags, what)).or_default().push(fd.map_or(-1, |(fd, _)| fd));
+                t.maps.entry((flags, bytes, what)).or_default().push(fd.map_or(-1, |(fd, _)| fd));
             }
             "munmap" if ok => {
                 let start = args.first().copied().unwrap_or("");
-                if !mappings.remove(&(self.pid, start.to_owned())) {
+                if mappings.remove(&(self.pid, start.to_owned())).is_none() {
                     return false;
                 }
                 t.unmaps += 1;
+            }
+            "msync" if ok => {
+                let start = args.first().copied().unwrap_or("");
+                let Some(what) = mappings.get(&(self.pid, start.to_owned())) else { return false };
+                let flags = args.get(2).copied().unwrap_or("");
+                *t.syncs.entry(format!("msync {flags}\t{what}")).or_default() += 1;
             }
             "unlink" | "unlinkat" | "rmdir" if ok => {
                 let path = crate::names::unlinked(&args);

@@ -20,6 +20,7 @@ mod lines;
 mod log;
 mod names;
 mod output;
+mod reap;
 mod render;
 mod run;
 mod tally;

@@ -90,11 +90,23 @@ fn made(t: &Tally, context: &Context, hidden: &mut usize) -> Vec<String> {
         let (call, to) = what.split_once(' ').unwrap_or((what, ""));
         out.push(format!("{call}{}: {} {to}", times(on.len() as u64), fds(on)));
     }
-    for ((flags, what), on) in &t.maps {
+    // Private memory of its own: the array's (the largest), not the allocator's
+    // smaller buffers.
+    let private = |flags: &String| flags.contains("MAP_PRIVATE|MAP_ANONYMOUS");
+    let largest = t.maps.keys().filter(|(f, ..)| private(f)).map(|(_, b, _)| *b).max();
+    for ((flags, bytes, what), on) in &t.maps {
+        if private(flags) && bytes * 4 < largest.unwrap_or(0) {
+            *hidden += on.len();
+            continue;
+        }
         let calls = times(on.len() as u64);
         let on: Vec<i32> = on.iter().copied().filter(|&fd| fd >= 0).collect();
-        let of = if on.is_empty() { String::new() } else { format!(" {}", fds(&on)) };
+        let of = if on.is_empty() { String::new() } else { format!(", {}", fds(&on)) };
         out.push(format!("mmap {flags}{calls}{of}: {what}"));
+    }
+    for (what, n) in &t.syncs {
+        let (call, what) = what.split_once('\t').unwrap_or((what, ""));
+        out.push(format!("{call}{}: {what}", times(*n)));
     }
     if t.unmaps > 0 {
         out.push(format!("munmap: {} it made", plural(t.unmaps, "mapping")));

@@ -62,7 +62,7 @@ pub fn scene(trace: &Trace, index: usize) -> Vec<String> {
         flows().filter(|(m, _)| m.out && m.between).map(|(_, flow)| flow.bytes).sum();
     let maps = || merged.values().flat_map(|t| &t.maps);
     let t_shared: usize = maps()
-        .filter(|((flags, _), _)| flags.contains("MAP_SHARED"))
+        .filter(|((flags, ..), _)| flags.contains("MAP_SHARED"))
         .map(|(_, fds)| fds.len())
         .sum();
     let between = size(between);

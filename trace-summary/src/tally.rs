@@ -19,8 +19,8 @@ pub struct Trace {
     pub who: HashMap<u32, Who>,
     /// Files the run created (opened with O_CREAT): the lesson's own.
     created: HashSet<String>,
-    /// The mappings the summary shows, by process and start address.
-    mappings: HashSet<(u32, String)>,
+    /// What each mapping the summary shows maps, by process and start address.
+    mappings: HashMap<(u32, String), String>,
     /// Every event so far, to put processes in the order they appeared.
     count: u64,
 }
@@ -64,8 +64,10 @@ pub struct Tally {
     pub opens: Listed,
     pub sizes: Listed,
     /// (flags, what is mapped) -> the descriptors that mapped it, one per call.
-    pub maps: BTreeMap<(String, String), Vec<i32>>,
+    pub maps: BTreeMap<(String, u64, String), Vec<i32>>,
     pub unmaps: u64,
+    /// msync (a flush to the disk) of a mapping shown, with its flags.
+    pub syncs: BTreeMap<String, u64>,
     pub unlinks: Vec<String>,
     pub moved: BTreeMap<Moved, Flow>,
     /// (sent, kind) -> how many descriptors passed with SCM_RIGHTS.
@@ -122,6 +124,9 @@ impl Tally {
             list(&mut self.sizes, what, fds);
         }
         self.unmaps += o.unmaps;
+        for (k, v) in o.syncs {
+            *self.syncs.entry(k).or_default() += v;
+        }
         self.unlinks.extend(o.unlinks);
         self.socketpairs.extend(o.socketpairs);
         for (k, v) in o.maps {
