@@ -4,7 +4,8 @@
 //! find: processes that outlived the run (orphans), runs that did not end (hangs),
 //! and files or shared-memory segments left behind (leftovers). The promise it
 //! checks: 3 seconds after any signal to any process of a run, nothing of the run
-//! remains.
+//! remains. Each program runs both plainly and with `--trace` (under strace, which
+//! is then one more process to hurt), where strace can trace.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -30,14 +31,21 @@ pub struct ChaosArgs {
     seed: Option<u64>,
 }
 
-/// Each program's run: its default sequence of scenes, at small sizes.
-const RUNS: [(&str, &[&str]); 6] = [
+/// Each program's run: its default sequence of scenes, at small sizes; then each
+/// again with `--trace`.
+const RUNS: [(&str, &[&str]); 12] = [
     ("argument", &["--n", "400"]),
     ("pipe", &["--n", "400"]),
     ("queue", &["--n", "100", "--producers", "3"]),
     ("mmap", &["--n", "200000", "--children", "4"]),
     ("shm", &["--n", "1000000"]),
     ("manager", &["--n", "200000", "--clients", "2"]),
+    ("argument", &["--n", "400", "--trace"]),
+    ("pipe", &["--n", "400", "--trace"]),
+    ("queue", &["--n", "100", "--producers", "3", "--trace"]),
+    ("mmap", &["--n", "200000", "--children", "4", "--trace"]),
+    ("shm", &["--n", "1000000", "--trace"]),
+    ("manager", &["--n", "200000", "--clients", "2", "--trace"]),
 ];
 
 /// What is sent.
@@ -62,11 +70,14 @@ pub fn run(args: ChaosArgs, root: &Path, target: &Path) -> Result<bool> {
         now.as_nanos() as u64 | 1
     });
     let mut random = Random(seed);
+    let traced = |run_args: &[&str]| run_args.contains(&"--trace");
+    let can_trace = test_support::strace_works("chaos's --trace runs");
     let runs: Vec<(&str, &[&str])> = RUNS
         .iter()
         .filter(|(program, _)| {
             args.programs.is_empty() || args.programs.iter().any(|p| p == program)
         })
+        .filter(|(_, run_args)| can_trace || !traced(run_args))
         .copied()
         .collect();
     if runs.is_empty() {
@@ -74,7 +85,7 @@ pub fn run(args: ChaosArgs, root: &Path, target: &Path) -> Result<bool> {
     }
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     build.current_dir(root).args(["build", "--quiet"]);
-    for (program, _) in &runs {
+    for (program, _) in runs.iter().filter(|(_, run_args)| !traced(run_args)) {
         build.args(["-p", &format!("examples-{program}")]);
     }
     if !build.status().context("could not run cargo build")?.success() {
@@ -85,7 +96,9 @@ pub fn run(args: ChaosArgs, root: &Path, target: &Path) -> Result<bool> {
     let mut counts = Counts::default();
     for (program, run_args) in &runs {
         let binary = target.join("debug").join(format!("examples-{program}"));
-        let tmpdir = scratch.join(program);
+        let name =
+            if traced(run_args) { format!("{program} --trace") } else { program.to_string() };
+        let tmpdir = scratch.join(name.replace(' ', ""));
         // A clean run first: how long the program lives, so that the signal can come
         // at any moment of it.
         let lifetime = clean_run(&binary, run_args, &tmpdir)?;
@@ -106,7 +119,7 @@ pub fn run(args: ChaosArgs, root: &Path, target: &Path) -> Result<bool> {
                 problems.push(format!("LEFTOVERS: {:?}", found.leftovers));
             }
             let verdict = if problems.is_empty() { "ok".to_owned() } else { problems.join("; ") };
-            println!("chaos: {program} #{round}: {}: {verdict}", found.what);
+            println!("chaos: {name} #{round}: {}: {verdict}", found.what);
         }
         let _ = std::fs::remove_dir_all(&tmpdir);
     }
@@ -179,8 +192,20 @@ fn chaotic_run(
         false => format!("{signal} to {whom} after {:.3} s: it had ended", at.as_secs_f64()),
     };
 
+    // Every process of the run seen, for the segments named after them: a traced
+    // program's pid is not the pid of the process this task started.
+    let mut seen: Vec<i32> = vec![parent_pid];
+    let look = |seen: &mut Vec<i32>| {
+        for pid in test_support::every_process_with(&marker) {
+            if !seen.contains(&pid) {
+                seen.push(pid);
+            }
+        }
+    };
+    look(&mut seen);
     let mut hung = false;
     while parent.try_wait()?.is_none() {
+        look(&mut seen);
         if signalled.elapsed() > HANG {
             hung = true;
             let _ = parent.kill();
@@ -195,7 +220,8 @@ fn chaotic_run(
     let (orphans, leftovers) = loop {
         let orphans: Vec<String> =
             test_support::every_process_with(&marker).into_iter().map(describe_process).collect();
-        let leftovers = leftovers(tmpdir, parent_pid);
+        look(&mut seen);
+        let leftovers = leftovers(tmpdir, &seen);
         if (orphans.is_empty() && leftovers.is_empty()) || Instant::now() > deadline {
             break (orphans, leftovers);
         }
@@ -205,7 +231,7 @@ fn chaotic_run(
     for pid in test_support::every_process_with(&marker) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
-    for segment in segments_of(parent_pid) {
+    for segment in seen.iter().flat_map(|&pid| segments_of(pid)) {
         let _ = std::fs::remove_file(segment);
     }
     for drain in drains {
@@ -231,12 +257,14 @@ fn describe_process(pid: i32) -> String {
     format!("{pid} {}", words.join(" ").trim())
 }
 
-/// What the run left in its TMPDIR and in /dev/shm.
-fn leftovers(tmpdir: &Path, parent: i32) -> Vec<String> {
+/// What the run left in its TMPDIR and in /dev/shm (segments named after any of
+/// its processes).
+fn leftovers(tmpdir: &Path, processes: &[i32]) -> Vec<String> {
     let mut left: Vec<String> = std::fs::read_dir(tmpdir)
         .map(|entries| entries.flatten().map(|e| e.path().display().to_string()).collect())
         .unwrap_or_default();
-    left.extend(segments_of(parent).into_iter().map(|path| path.display().to_string()));
+    let segments = processes.iter().flat_map(|&pid| segments_of(pid));
+    left.extend(segments.map(|path| path.display().to_string()));
     left
 }
 
@@ -312,10 +340,10 @@ mod tests {
         let pid = std::process::id() as i32;
         let segment = PathBuf::from(format!("/dev/shm/exshm-{pid}-test"));
         std::fs::write(&segment, b"left").unwrap();
-        let left = leftovers(&tmpdir, pid);
+        let left = leftovers(&tmpdir, &[1, pid]);
         std::fs::remove_file(&segment).unwrap();
         std::fs::remove_dir_all(&tmpdir).unwrap();
         assert_eq!(left.len(), 2, "{left:?}");
-        assert!(leftovers(&tmpdir, pid).is_empty());
+        assert!(leftovers(&tmpdir, &[pid]).is_empty());
     }
 }
