@@ -75,6 +75,12 @@ pub fn scene(trace: &Trace, index: usize) -> Vec<String> {
     } else if t_shared > 0 {
         out.push("trace: reads and writes of a shared mapping make no system call at all".into());
     }
+    let private_file = |((flags, ..), _): &(&(String, u64, String), _)| {
+        flags.contains("MAP_PRIVATE") && !flags.contains("MAP_ANONYMOUS")
+    };
+    if maps().any(|entry| private_file(&entry)) {
+        out.push("trace: writes into a MAP_PRIVATE mapping copy its pages, without a call".into());
+    }
     // A child forked to do the lesson's work (it printed), never made another program.
     let forked = merged.values().flat_map(|t| &t.started).any(|(_, child)| {
         let who = trace.who.get(child);

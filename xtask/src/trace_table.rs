@@ -92,9 +92,10 @@ fn rows_of(program: &'static str, stdout: &str) -> Vec<Row> {
             rows.push(Row { program, scene, sent, shared, notes: Vec::new() });
         } else if let Some(row) = rows.last_mut() {
             let notes = [
-                ("the array itself is copied through", "the array, copied via windows"),
-                ("reads and writes of a shared mapping", "writes into shared pages"),
-                ("fork copies no page", "pages fork shares"),
+                ("the array itself is copied through", "the array, via windows"),
+                ("reads and writes of a shared mapping", "shared pages"),
+                ("writes into a MAP_PRIVATE mapping", "private copies"),
+                ("fork copies no page", "fork"),
             ];
             row.notes.extend(notes.iter().filter(|(n, _)| text.starts_with(n)).map(|(_, s)| *s));
         }
@@ -116,6 +117,6 @@ mod tests {
             (row.scene.as_str(), row.sent.as_str(), row.shared.as_str()),
             ("queue", "363 bytes", "8")
         );
-        assert_eq!(row.notes, ["the array, copied via windows"]);
+        assert_eq!(row.notes, ["the array, via windows"]);
     }
 }
