@@ -20,6 +20,8 @@ pub struct Context<'a> {
     /// The pipes and sockets that carried data in the scene: the others (std's word
     /// that an exec worked, a signal handler's wake-up) are left out.
     pub carried: &'a HashSet<&'a str>,
+    /// The largest private anonymous mapping of the scene, in bytes.
+    pub largest_private: u64,
 }
 
 impl Context<'_> {
@@ -90,12 +92,9 @@ fn made(t: &Tally, context: &Context, hidden: &mut usize) -> Vec<String> {
         let (call, to) = what.split_once(' ').unwrap_or((what, ""));
         out.push(format!("{call}{}: {} {to}", times(on.len() as u64), fds(on)));
     }
-    // Private memory of its own: the array's (the largest), not the allocator's
-    // smaller buffers.
-    let private = |flags: &String| flags.contains("MAP_PRIVATE|MAP_ANONYMOUS");
-    let largest = t.maps.keys().filter(|(f, ..)| private(f)).map(|(_, b, _)| *b).max();
+    // Private memory: the arrays (the scene's largest), not smaller buffers.
     for ((flags, bytes, what), on) in &t.maps {
-        if private(flags) && bytes * 4 < largest.unwrap_or(0) {
+        if flags.contains("MAP_PRIVATE|MAP_ANONYMOUS") && bytes * 4 < context.largest_private {
             *hidden += on.len();
             continue;
         }

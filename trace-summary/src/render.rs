@@ -40,7 +40,10 @@ pub fn scene(trace: &Trace, index: usize) -> Vec<String> {
     let flows = || merged.values().flat_map(|t| &t.moved);
     let carried: HashSet<&str> =
         flows().filter(|(_, flow)| flow.bytes > 0).map(|(m, _)| m.key.as_str()).collect();
-    let context = Context { scene, trace, labels: &labels, carried: &carried };
+    let private = merged.values().flat_map(|t| t.maps.keys());
+    let private = private.filter(|(flags, ..)| flags.contains("MAP_PRIVATE|MAP_ANONYMOUS"));
+    let largest_private = private.map(|(_, bytes, _)| *bytes).max().unwrap_or(0);
+    let context = Context { scene, trace, labels: &labels, carried: &carried, largest_private };
     let blocks: Vec<(u32, Vec<String>)> =
         order.iter().map(|&pid| (pid, lines(&merged[&pid], pid, &context))).collect();
     let mut at = 0;

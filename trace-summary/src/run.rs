@@ -158,12 +158,16 @@ fn run(strace: &Path, exe: &Path, args: Vec<OsString>) -> anyhow::Result<i32> {
         (_, true, _) => CLOSED_OUTPUT,
         (_, _, signal) if signal != 0 => 128 + signal,
         (Some(status), _, _) if !logged => {
-            let how = format!("{status:?}");
-            say(&format!("strace ended before the program did ({how}): the trace stops short"), 1)
+            let how = match status {
+                WaitStatus::Exited(_, code) => format!("exit status {code}"),
+                WaitStatus::Signaled(_, signal, _) => format!("killed by {signal}"),
+                other => format!("{other:?}"),
+            };
+            say(&format!("strace ended early: the trace is incomplete (the program: {how})"), 1)
         }
         (Some(WaitStatus::Exited(_, code)), _, _) => code,
         (Some(WaitStatus::Signaled(_, signal, _)), _, _) => 128 + signal as i32,
-        (other, _, _) => say(&format!("the program ended as {other:?}"), 1),
+        (_, _, _) => say("cannot tell how the program ended", 1),
     })
 }
 
