@@ -64,7 +64,9 @@ pub fn pass_output_on(
     loop {
         line.clear();
         if input.read_until(b'\n', &mut line)? == 0 {
-            break;
+            // Blank lines at the very end are passed on as they came.
+            let blank = b"\n".repeat(blanks);
+            return Ok(out.write_all(&blank).and_then(|()| out.flush()).is_err());
         }
         if line == b"\n" {
             blanks += 1;
@@ -95,7 +97,6 @@ pub fn pass_output_on(
             return Ok(true);
         }
     }
-    Ok(false)
 }
 
 fn write_lines(out: &mut impl Write, lines: &[String]) -> std::io::Result<()> {
