@@ -334,7 +334,16 @@ fn programs() -> &'static [Program] {
         let packages: Vec<String> =
             workspace_members().into_iter().filter(|m| m.starts_with("examples-")).collect();
         let mut build = cargo_build();
-        build.args(["--quiet", "--bins"]);
+        // With the test suite's fault switches, as `cargo test` builds the programs
+        // for their own tests: a build without them would put binaries without them
+        // where those tests, run after this one, look for theirs. (No run here turns
+        // a fault on: `Scratch::run` removes EXAMPLES_CHILD_FAULT.)
+        build.args([
+            "--quiet",
+            "--bins",
+            "--features",
+            "plumbing/test-faults,callback/test-faults",
+        ]);
         for package in &packages {
             build.args(["-p", package]);
         }
