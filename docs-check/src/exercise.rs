@@ -23,7 +23,8 @@
 //! child that pauses (its `pause: ... (pid N)` line) is killed with SIGKILL, as a
 //! learner would from a second terminal. `prints:` lines (any
 //! number) must each appear in what the program wrote to its standard output or
-//! error. A hunk's line numbers are ignored: its old lines must occur exactly once in
+//! error; `lacks:` lines must not (what the change took away, a call gone from a
+//! `--trace` summary). A hunk's line numbers are ignored: its old lines must occur exactly once in
 //! the file, so the diff keeps applying while unrelated lines move, and fails as soon
 //! as the lines it changes do.
 
@@ -45,6 +46,8 @@ pub struct Solution {
     pub command: String,
     pub outcome: Outcome,
     pub prints: Vec<String>,
+    /// Texts that must not appear in the output (`lacks:`).
+    pub lacks: Vec<String>,
     /// Whether the first child to pause is killed (`kill: the paused child`).
     pub kill_paused: bool,
     /// The file the diff changes, relative to the top of the repository.
@@ -73,7 +76,8 @@ pub fn solutions(page: &str) -> Result<Vec<Solution>, String> {
         };
         let line = i + 1;
         let fail = |what: String| format!("line {line}: {what}");
-        let (mut outcome, mut prints, mut kill_paused) = (None, Vec::new(), false);
+        let (mut outcome, mut prints, mut lacks, mut kill_paused) =
+            (None, Vec::new(), Vec::new(), false);
         i += 1;
         while i < lines.len() && lines[i].trim() != "-->" {
             let text = lines[i].trim();
@@ -81,11 +85,13 @@ pub fn solutions(page: &str) -> Result<Vec<Solution>, String> {
                 outcome = Some(parse_outcome(status).map_err(fail)?);
             } else if let Some(text) = text.strip_prefix("prints: ") {
                 prints.push(text.to_owned());
+            } else if let Some(text) = text.strip_prefix("lacks: ") {
+                lacks.push(text.to_owned());
             } else if text == "kill: the paused child" {
                 kill_paused = true;
             } else {
                 return Err(fail(format!(
-                    "`{text}` is not `exit: ...`, `prints: ...` or `kill: the paused child`"
+                    "`{text}` is not `exit: ...`, `prints: ...`, `lacks: ...` or `kill: the paused child`"
                 )));
             }
             i += 1;
@@ -104,7 +110,7 @@ pub fn solutions(page: &str) -> Result<Vec<Solution>, String> {
             lines[open + 1..close].iter().map(|l| l.strip_prefix(indent).unwrap_or(l)).collect();
         let (file, hunks) = parse_diff(&body).map_err(fail)?;
         let command = command.trim().to_owned();
-        found.push(Solution { line, command, outcome, prints, kill_paused, file, hunks });
+        found.push(Solution { line, command, outcome, prints, lacks, kill_paused, file, hunks });
         i = close + 1;
     }
     Ok(found)
@@ -179,7 +185,7 @@ pub fn apply(source: &str, hunks: &[Hunk]) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    const PAGE: &str = "Intro.\n\n<details>\n\n<!-- check: cargo run -p x -- a --n 5\nexit: running after 3 s\nprints: hello there\nkill: the paused child\n-->\n```diff\n--- a/x/src/a.rs\n+++ b/x/src/a.rs\n@@ -1,3 +1,3 @@\n fn a() {\n-    one();\n+    two();\n\n }\n```\n</details>\n";
+    const PAGE: &str = "Intro.\n\n<details>\n\n<!-- check: cargo run -p x -- a --n 5\nexit: running after 3 s\nprints: hello there\nlacks: msync\nkill: the paused child\n-->\n```diff\n--- a/x/src/a.rs\n+++ b/x/src/a.rs\n@@ -1,3 +1,3 @@\n fn a() {\n-    one();\n+    two();\n\n }\n```\n</details>\n";
 
     #[test]
     fn a_check_and_its_diff_are_read() {
@@ -188,6 +194,7 @@ mod tests {
         assert_eq!(solution.command, "cargo run -p x -- a --n 5");
         assert_eq!(solution.outcome, Outcome::RunningAfter(3));
         assert_eq!(solution.prints, ["hello there"]);
+        assert_eq!(solution.lacks, ["msync"]);
         assert!(solution.kill_paused);
         assert_eq!(solution.file, "x/src/a.rs");
         let old = ["fn a() {", "    one();", "", "}"];

@@ -16,8 +16,7 @@ use std::process::ExitCode;
 
 use bench_protocol::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
 use clap::{Parser, Subcommand};
-use plumbing::PauseArg;
-use plumbing::{HandOver, Word, args, as_child, memory};
+use plumbing::{HandOver, PauseArg, Word, args, as_child, memory};
 
 /// Share an (n, n) array of ones with a child process through its argument.
 ///
@@ -35,6 +34,8 @@ struct Cli {
 
     #[command(flatten)]
     pause: PauseArg,
+    #[command(flatten)]
+    trace: trace_summary::TraceArg,
 }
 
 const AFTER_HELP: &str = "\
@@ -68,11 +69,9 @@ pub enum Scene {
 }
 
 /// What a child of this program does: one variant per child function, with its
-/// arguments. A parent starts one with `Process::new(Task::...)`; the child gets it
-/// as its command line, written by `args`: `examples-argument child argument 3`
-/// (3: the pipe's descriptor).
-/// (A field may not share its name with a flag above, such as `n`: clap would read
-/// them as one.)
+/// arguments. A parent starts one with `Process::new(Task::...)`; the child gets
+/// it as its command line (`examples-argument child argument 3`), written by `args`.
+/// (A field never shares a flag's name, such as `n`: clap would read both as one.)
 #[derive(Subcommand, Debug)]
 pub enum Task {
     /// `argument`'s child; the array itself comes down the pipe `data`
@@ -96,6 +95,7 @@ const TUTORIAL_N: u64 = 10_000;
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
+        cli.trace.run_traced_if_asked(); // --trace: this command line again, under strace
         cli.pause.apply();
         let n = cli.n.unwrap_or(TUTORIAL_N);
         // The bench's array is 1-D: its --n counts values, the parent's and the child's.

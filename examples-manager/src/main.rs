@@ -11,6 +11,7 @@ mod scenes;
 use std::process::ExitCode;
 
 use bench_protocol::{BenchArgs, DEFAULT_N};
+use callback::as_child;
 use clap::{Parser, Subcommand};
 use examples_manager::{Proxy, Request, host};
 use ipc_channel::ipc::{IpcReceiver, IpcSender};
@@ -39,6 +40,8 @@ struct Cli {
 
     #[command(flatten)]
     pause: PauseArg,
+    #[command(flatten)]
+    trace: trace_summary::TraceArg,
 }
 
 #[derive(Subcommand)]
@@ -88,22 +91,19 @@ pub enum Task {
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
+        cli.trace.run_traced_if_asked(); // --trace: this command line again, under strace
         cli.pause.apply();
         let bench_len = || scenes::array_len(cli.n, DEFAULT_N, 1);
+        use Scene::*;
         let scenes = match cli.command {
-            None => {
-                use Scene::*;
-                vec![HostedSum, ChildProxy, Attribute, Slice, Mutate]
-            }
+            None => vec![HostedSum, ChildProxy, Attribute, Slice, Mutate],
             Some(Command::Scene(scene)) => vec![scene],
             Some(Command::Bench(args)) => {
                 let given = [cli.clients.is_some(), cli.pause.pause];
                 return bench::run(bench_len()?, &args, given);
             }
             Some(Command::BenchRun { method }) => return bench::run_once(&method, bench_len()?),
-            Some(Command::Child { role, socket }) => {
-                return callback::as_child(&role, &socket, child);
-            }
+            Some(Command::Child { role, socket }) => return as_child(&role, &socket, child),
         };
         scenes::run(&scenes, cli.n, cli.clients.unwrap_or(4))
     })

@@ -14,9 +14,7 @@ use std::process::ExitCode;
 
 use bench_protocol::BenchArgs;
 use clap::{Parser, Subcommand};
-use plumbing::PauseArg;
-use plumbing::as_child;
-use plumbing::parse_child_cmd;
+use plumbing::{PauseArg, as_child, parse_child_cmd};
 use scenes::{copy_on_write, many_children, many_children_locked, one_child};
 
 /// Share an array between processes through a memory-mapped file. With no scene, every
@@ -49,6 +47,8 @@ struct Cli {
 
     #[command(flatten)]
     pause: PauseArg,
+    #[command(flatten)]
+    trace: trace_summary::TraceArg,
 }
 
 #[derive(Subcommand)]
@@ -77,9 +77,8 @@ pub enum Scene {
     CopyOnWrite,
 }
 
-/// What a child does: one variant per child function (`Bench`: the bench's), with its
-/// arguments (never named like a flag above), started with `Process::new(Task::...)`.
-/// Its command line is written in scenes/mod.rs; `child` below runs the function.
+/// What a child does: one variant per child function, with its arguments (never named
+/// like a flag above). scenes/mod.rs writes its command line; `child` below runs it.
 #[derive(Subcommand, Debug)]
 pub enum Task {
     OneChild { file: PathBuf, len: usize },
@@ -92,6 +91,7 @@ pub enum Task {
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
+        cli.trace.run_traced_if_asked(); // --trace: this command line again, under strace
         cli.pause.apply();
         let (n, children, path, cmd) = (cli.n, cli.children, cli.path, cli.child_cmd);
         let scenes = match cli.command {

@@ -14,11 +14,9 @@ mod scenes;
 use std::process::ExitCode;
 
 use bench_protocol::{BenchArgs, DEFAULT_N, refuse_scene_flags, run_methods};
-use clap::{Parser, Subcommand};
-use plumbing::PauseArg;
-use plumbing::{HandOver, Word, args, as_child, memory};
-
 use channel::Via;
+use clap::{Parser, Subcommand};
+use plumbing::{HandOver, PauseArg, Word, args, as_child, memory};
 
 /// A child process makes an (n, n) array of ones and sends it to the parent through an
 /// OS pipe; the parent receives its own copy and checks every element.
@@ -45,6 +43,8 @@ struct Cli {
 
     #[command(flatten)]
     pause: PauseArg,
+    #[command(flatten)]
+    trace: trace_summary::TraceArg,
 }
 
 #[derive(Subcommand)]
@@ -64,9 +64,8 @@ enum Command {
     Child(Task),
 }
 
-/// What a child of this program does: one variant per child function, with its
-/// arguments (never named like a flag above). A parent starts one with
-/// `Process::new(Task::...)`; the child gets it as its command line, from `args`.
+/// What a child does: one variant per child function, with its arguments (never named
+/// like a flag above), started with `Process::new(Task::...)`; `args` is its command line.
 #[derive(Subcommand, Debug)]
 pub enum Task {
     /// `pipe`'s child: makes (side, side) ones and sends them into `conn`
@@ -87,6 +86,7 @@ impl plumbing::Task for Task {
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
+        cli.trace.run_traced_if_asked(); // --trace: this command line again, under strace
         cli.pause.apply();
         // The bench's array is 1-D: its --n counts the values the parent and child hold.
         let bench_n = || {

@@ -13,14 +13,13 @@ mod scenes;
 use std::process::ExitCode;
 
 use bench_protocol::{BenchArgs, DEFAULT_N};
+use callback::as_child;
 use clap::{Parser, Subcommand};
 use ipc_channel::ipc::{IpcReceiver, IpcSender};
-use plumbing::PauseArg;
-use plumbing::memory::peak;
+use parcel::Parcel;
+use plumbing::{PauseArg, memory::peak};
 use scenes::{argument_and_queue, many_producers, queue};
 use serde::{Deserialize, Serialize};
-
-use parcel::Parcel;
 
 /// Send an (n, n) array between processes through a queue. With no scene, runs every
 /// scene in order.
@@ -41,6 +40,8 @@ struct Cli {
 
     #[command(flatten)]
     pause: PauseArg,
+    #[command(flatten)]
+    trace: trace_summary::TraceArg,
 }
 
 const AFTER_HELP: &str = "\
@@ -87,6 +88,7 @@ pub enum Task {
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
+        cli.trace.run_traced_if_asked(); // --trace: this command line again, under strace
         cli.pause.apply();
         let (n, producers) = (cli.n.unwrap_or(1000), cli.producers.unwrap_or(4));
         let bench_n = || scenes::checked_len(cli.n.unwrap_or(DEFAULT_N)); // 1-D: values
@@ -98,9 +100,7 @@ fn main() -> ExitCode {
                 return bench::run(bench_n()?, &args, given);
             }
             Some(Command::BenchRun { method }) => return bench::run_once(&method, bench_n()?),
-            Some(Command::Child { role, socket }) => {
-                return callback::as_child(&role, &socket, child);
-            }
+            Some(Command::Child { role, socket }) => return as_child(&role, &socket, child),
         };
         scenes::run(&scenes, n, producers)
     })

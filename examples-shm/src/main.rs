@@ -1,7 +1,6 @@
 //! Share an array between processes through shared memory: the SharedMemory, ctype
 //! RawArray and ctype Array parts of the tutorial "Fastest Way To Share NumPy Array
 //! Between Processes", in Rust.
-//!
 //! Each scene is one file in `scenes/`: `named` (a POSIX segment, `SharedMemory`),
 //! `anonymous` (`RawArray`) and `copy-in` (`Array`); `segment.rs` and `mapping.rs`
 //! are the memory they share. This file reads the command line: which scene runs.
@@ -16,9 +15,7 @@ use std::process::ExitCode;
 
 use bench_protocol::BenchArgs;
 use clap::{Parser, Subcommand};
-use plumbing::PauseArg;
-use plumbing::as_child;
-use plumbing::parse_child_cmd;
+use plumbing::{PauseArg, as_child, parse_child_cmd};
 use scenes::named::Named;
 
 #[derive(Parser, Debug)]
@@ -58,6 +55,8 @@ struct Cli {
 
     #[command(flatten)]
     pause: PauseArg,
+    #[command(flatten)]
+    trace: trace_summary::TraceArg,
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +96,7 @@ pub enum Task {
 fn main() -> ExitCode {
     plumbing::main(|| {
         let cli = Cli::parse();
+        cli.trace.run_traced_if_asked(); // --trace: this command line again, under strace
         cli.pause.apply();
         let named =
             Named { name: cli.name, keep: cli.keep, replace: cli.replace, cmd: cli.child_cmd };

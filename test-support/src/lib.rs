@@ -230,6 +230,43 @@ impl Launch {
         self
     }
 
+    /// Denies the program the `ptrace` system call, with the seccomp filter some
+    /// containers have: `--trace` then cannot trace, and must say so.
+    pub fn deny_ptrace(mut self) -> Launch {
+        use nix::libc::{self, sock_filter};
+        // SAFETY: this runs in the forked child before exec. prctl is
+        // async-signal-safe; the filter is read by the kernel during the call, while
+        // it is alive on this stack, and nothing is allocated.
+        unsafe {
+            self.command.pre_exec(|| {
+                let op =
+                    |code: u32, k: u32, jf: u8| sock_filter { code: code as u16, jt: 0, jf, k };
+                let filter = [
+                    op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0), // the call's number
+                    op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, libc::SYS_ptrace as u32, 1),
+                    op(
+                        libc::BPF_RET | libc::BPF_K,
+                        libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+                        0,
+                    ),
+                    op(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0),
+                ];
+                let program = libc::sock_fprog {
+                    len: filter.len() as u16,
+                    filter: filter.as_ptr() as *mut sock_filter,
+                };
+                let filter_on = libc::SECCOMP_MODE_FILTER as libc::c_ulong;
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                    || libc::prctl(libc::PR_SET_SECCOMP, filter_on, &program) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        self
+    }
+
     /// Gives the program a standard input the test writes to ([`Run::type_line`]),
     /// as a learner types into the terminal.
     pub fn stdin_piped(mut self) -> Launch {
@@ -621,6 +658,53 @@ pub fn check_full_output(bin: &str, name: &str, args: &[&str]) {
     assert_eq!(outcome.status.code(), Some(1), "{args:?} > /dev/full: {}", outcome.stderr);
     let expected = "error: cannot write to standard output: No space left on device (os error 28)";
     assert_eq!(outcome.stderr.lines().collect::<Vec<_>>(), [expected], "{args:?} > /dev/full");
+}
+
+/// Whether `--trace` can run here: strace is installed and may trace. Where it
+/// cannot, the test `test` says so in one line and passes without running, unless
+/// EXAMPLES_REQUIRE_STRACE=1 (`.ci/run` sets it): then it fails.
+pub fn strace_works(test: &str) -> bool {
+    let traced = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "--", "/bin/sh", "-c", ":"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if traced.is_ok_and(|status| status.success()) {
+        return true;
+    }
+    let how = "strace cannot trace here (on Debian: apt install strace)";
+    assert!(
+        std::env::var("EXAMPLES_REQUIRE_STRACE").as_deref() != Ok("1"),
+        "EXAMPLES_REQUIRE_STRACE=1 but {how}"
+    );
+    eprintln!("skipped {test}: {how}");
+    false
+}
+
+/// The `--trace` summary of `scene` in a run's standard output: its lines from
+/// `trace: SCENE: ...` to `trace: in all: ...`, and the notes after it.
+pub fn trace_summary<'a>(stdout: &'a str, scene: &str) -> Vec<&'a str> {
+    let heading = format!("trace: {scene}: ");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with(&heading));
+    let start = start.unwrap_or_else(|| panic!("no trace summary of {scene}:\n{stdout}"));
+    let end = lines[start..].iter().position(|l| l.starts_with("trace: in all: ")).unwrap();
+    let notes = lines[start + end + 1..].iter().take_while(|l| l.starts_with("trace:")).count();
+    lines[start..=start + end + notes].to_vec()
+}
+
+/// What a summary says of `who` ("parent", "child 2"): its lines, without the label.
+pub fn traced<'a>(summary: &[&'a str], who: &str) -> Vec<&'a str> {
+    let label = format!("{who}: trace: ");
+    summary.iter().filter_map(|line| line.strip_prefix(label.as_str())).collect()
+}
+
+/// The bytes a summary line gives, exactly ("write ×2: 160 bytes on fd 4 ...");
+/// None for a size in MB or GB, or none.
+pub fn bytes_in(line: &str) -> Option<u64> {
+    let (before, _) = line.split_once(" bytes")?;
+    before.rsplit(' ').next()?.parse().ok()
 }
 
 /// One memory line a program printed, with the line after it:

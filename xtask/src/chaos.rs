@@ -19,6 +19,9 @@
 //!   afterwards; the second shm run takes the name with `--replace --keep`, so if it
 //!   succeeds its segment must be there afterwards, whatever the first run's cleanup
 //!   did. A run that was not hurt must not die of a signal (a SIGBUS, say).
+//!
+//! Each program runs both plainly and with `--trace` (under strace, which is then
+//! one more process to hurt), where strace can trace.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
@@ -47,14 +50,21 @@ pub struct ChaosArgs {
     seed: Option<u64>,
 }
 
-/// Each program's run: its default sequence of scenes, at small sizes.
-const RUNS: [(&str, &[&str]); 6] = [
+/// Each program's run: its default sequence of scenes, at small sizes; then each
+/// again with `--trace`.
+const RUNS: [(&str, &[&str]); 12] = [
     ("argument", &["--n", "400"]),
     ("pipe", &["--n", "400"]),
     ("queue", &["--n", "100", "--producers", "3"]),
     ("mmap", &["--n", "200000", "--children", "4"]),
     ("shm", &["--n", "1000000"]),
     ("manager", &["--n", "200000", "--clients", "2"]),
+    ("argument", &["--n", "400", "--trace"]),
+    ("pipe", &["--n", "400", "--trace"]),
+    ("queue", &["--n", "100", "--producers", "3", "--trace"]),
+    ("mmap", &["--n", "200000", "--children", "4", "--trace"]),
+    ("shm", &["--n", "1000000", "--trace"]),
+    ("manager", &["--n", "200000", "--clients", "2", "--trace"]),
 ];
 
 /// What is sent.
@@ -83,11 +93,14 @@ pub fn run(args: ChaosArgs, root: &Path, target: &Path) -> Result<bool> {
         now.as_nanos() as u64 | 1
     });
     let mut random = Random(seed);
+    let traced = |run_args: &[&str]| run_args.contains(&"--trace");
+    let can_trace = test_support::strace_works("chaos's --trace runs");
     let runs: Vec<(&str, &[&str])> = RUNS
         .iter()
         .filter(|(program, _)| {
             args.programs.is_empty() || args.programs.iter().any(|p| p == program)
         })
+        .filter(|(_, run_args)| can_trace || !traced(run_args))
         .copied()
         .collect();
     if runs.is_empty() {
@@ -95,7 +108,7 @@ pub fn run(args: ChaosArgs, root: &Path, target: &Path) -> Result<bool> {
     }
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     build.current_dir(root).args(["build", "--quiet"]);
-    for (program, _) in &runs {
+    for (program, _) in runs.iter().filter(|(_, run_args)| !traced(run_args)) {
         build.args(["-p", &format!("examples-{program}")]);
     }
     if !build.status().context("could not run cargo build")?.success() {
@@ -108,24 +121,27 @@ pub fn run(args: ChaosArgs, root: &Path, target: &Path) -> Result<bool> {
     for (program, run_args) in &runs {
         let binary = target.join("debug").join(format!("examples-{program}"));
         let words: Vec<OsString> = run_args.iter().map(OsString::from).collect();
+        let name =
+            if traced(run_args) { format!("{program} --trace") } else { program.to_string() };
+        let base = scratch.join(name.replace(' ', ""));
         // A clean run first: how long the program lives, so that the signal can come
         // at any moment of it.
-        let lifetime = clean_run(&binary, &words, &scratch.join(program))?;
+        let lifetime = clean_run(&binary, &words, &base)?;
         for round in 1..=args.rounds {
             decoy.plant()?;
-            let tmpdir = odd_tmpdir(&scratch.join(program), round, &decoy.0);
+            let tmpdir = odd_tmpdir(&base, round, &decoy.0);
             let mut runs = [Launched::start(&binary, &words, &tmpdir)?];
             let found = hurt(&mut runs, lifetime, &mut random)?;
             let found = found.also_foreign(!decoy.intact(), "the decoy directory");
-            found.report(&format!("{program} #{round}"), &mut counts);
-            let _ = std::fs::remove_dir_all(scratch.join(program));
+            found.report(&format!("{name} #{round}"), &mut counts);
+            let _ = std::fs::remove_dir_all(&base);
         }
         if matches!(*program, "mmap" | "shm") {
-            let dir = scratch.join(format!("{program}-shared"));
+            let dir = scratch.join(format!("{}-shared", name.replace(' ', "")));
             let lifetime = clean_run(&binary, &shared_args(program, &words, &dir, 0).0, &dir)?;
             for round in 1..=args.rounds {
                 let found = shared_run(program, &binary, &words, &dir, lifetime, &mut random)?;
-                found.report(&format!("{program} shared #{round}"), &mut counts);
+                found.report(&format!("{name} shared #{round}"), &mut counts);
                 let _ = std::fs::remove_dir_all(&dir);
             }
         }
@@ -379,10 +395,25 @@ fn hurt(runs: &mut [Launched], lifetime: Duration, random: &mut Random) -> Resul
         false => format!("{signal} to {whom}{which} after {at:.3} s: it had ended"),
     };
 
+    // Every process of each run seen, for the segments named after them: a traced
+    // program's pid is not the pid of the process this task started.
+    let mut seen: Vec<Vec<i32>> = runs.iter().map(|run| vec![run.pid()]).collect();
+    let look = |seen: &mut Vec<Vec<i32>>, runs: &[Launched]| {
+        for (pids, run) in seen.iter_mut().zip(runs) {
+            for pid in test_support::every_process_with(&run.marker) {
+                if !pids.contains(&pid) {
+                    pids.push(pid);
+                }
+            }
+        }
+    };
+    look(&mut seen, runs);
     let mut hung = false;
     let mut statuses = Vec::new();
-    for run in runs.iter_mut() {
+    for index in 0..runs.len() {
         let status = loop {
+            look(&mut seen, runs);
+            let run = &mut runs[index];
             if let Some(status) = run.parent.try_wait()? {
                 break Some(status);
             }
@@ -405,19 +436,20 @@ fn hurt(runs: &mut [Launched], lifetime: Duration, random: &mut Random) -> Resul
             .flat_map(|run| test_support::every_process_with(&run.marker))
             .map(describe_process)
             .collect();
+        look(&mut seen, runs);
         let leftovers: Vec<String> =
-            runs.iter().flat_map(|run| leftovers(&run.tmpdir, run.pid())).collect();
+            runs.iter().zip(&seen).flat_map(|(run, pids)| leftovers(&run.tmpdir, pids)).collect();
         if (orphans.is_empty() && leftovers.is_empty()) || Instant::now() > deadline {
             break (orphans, leftovers);
         }
         thread::sleep(Duration::from_millis(20));
     };
     // Leave a clean machine for the next run, whatever this one left.
-    for run in runs.iter_mut() {
+    for (run, pids) in runs.iter().zip(&seen) {
         for pid in test_support::every_process_with(&run.marker) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
-        for segment in segments_of(run.pid()) {
+        for segment in pids.iter().flat_map(|&pid| segments_of(pid)) {
             let _ = std::fs::remove_file(segment);
         }
     }
@@ -450,12 +482,14 @@ fn describe_process(pid: i32) -> String {
     format!("{pid} {}", words.join(" ").trim())
 }
 
-/// What the run left in its TMPDIR and in /dev/shm.
-fn leftovers(tmpdir: &Path, parent: i32) -> Vec<String> {
+/// What the run left in its TMPDIR and in /dev/shm (segments named after any of
+/// its processes).
+fn leftovers(tmpdir: &Path, processes: &[i32]) -> Vec<String> {
     let mut left: Vec<String> = std::fs::read_dir(tmpdir)
         .map(|entries| entries.flatten().map(|e| e.path().display().to_string()).collect())
         .unwrap_or_default();
-    left.extend(segments_of(parent).into_iter().map(|path| path.display().to_string()));
+    let segments = processes.iter().flat_map(|&pid| segments_of(pid));
+    left.extend(segments.map(|path| path.display().to_string()));
     left
 }
 
@@ -532,11 +566,11 @@ mod tests {
         let pid = std::process::id() as i32;
         let segment = PathBuf::from(format!("/dev/shm/exshm-{pid}-test"));
         std::fs::write(&segment, b"left").unwrap();
-        let left = leftovers(&tmpdir, pid);
+        let left = leftovers(&tmpdir, &[1, pid]);
         std::fs::remove_file(&segment).unwrap();
         std::fs::remove_dir_all(&tmpdir).unwrap();
         assert_eq!(left.len(), 2, "{left:?}");
-        assert!(leftovers(&tmpdir, pid).is_empty());
+        assert!(leftovers(&tmpdir, &[pid]).is_empty());
     }
 
     #[test]

@@ -367,6 +367,7 @@ pub fn run() -> Result<bool> {
         tmpdir(&std::env::temp_dir()),
         rust(&root),
         python(),
+        strace(),
     ];
     for finding in &findings {
         finding.print();
@@ -628,6 +629,21 @@ fn python() -> Finding {
         "python",
         format!("{why}; only the Python parts need it (optional). For them: {HOW}"),
     )
+}
+
+/// strace, which `--trace` runs (optional): whether it is there and may trace.
+fn strace() -> Finding {
+    const HOW: &str = "only --trace needs it (optional). For it, on Debian: apt install strace";
+    let Some(version) = command_output("strace", &["-V"]) else {
+        return Finding::new(Status::Note, "strace", format!("not installed; {HOW}"));
+    };
+    let version = version.lines().next().unwrap_or_default().replace(" -- version", "");
+    let probe = ["-f", "-qq", "-o", "/dev/null", "--", "/bin/sh", "-c", ":"];
+    if command_output("strace", &probe).is_none() {
+        let why = "but this machine does not allow ptrace, so --trace cannot run (optional)";
+        return Finding::new(Status::Note, "strace", format!("{version} is installed, {why}"));
+    }
+    Finding::new(Status::Ok, "strace", format!("{version}, for --trace"))
 }
 
 /// Rounded down to two significant digits: 8944 -> 8900.

@@ -9,8 +9,10 @@
 //! * `book-code` (book_code.rs): the code the pages show, copied from its files.
 //! * `book-output` (book_output.rs): the output the pages show, printed again.
 //! * `chaos` (chaos.rs): every program hurt by a random signal at a random moment,
-//!   in odd TMPDIRs and beside runs that share its name; nothing of a run may be
-//!   left 3 s later, and nothing else removed.
+//!   in odd TMPDIRs and beside runs that share its name, plainly and with `--trace`;
+//!   nothing of a run may be left 3 s later, and nothing else removed.
+//! * `trace-table` (trace_table.rs): every scene run with `--trace`, what each moved
+//!   between processes and mapped shared, side by side.
 
 mod bench;
 mod book_code;
@@ -19,6 +21,7 @@ mod chaos;
 mod check_book;
 mod doctor;
 mod sweep;
+mod trace_table;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,8 +44,8 @@ enum Task {
     /// docs/scaling.svg)
     Bench(bench::BenchArgs),
     /// Check that this machine can run every scene at the tutorial's sizes: Linux,
-    /// /dev/shm, memory, TMPDIR, Rust, and (optional) Python with numpy. One line
-    /// per check; exits 1 when a required one fails
+    /// /dev/shm, memory, TMPDIR, Rust, and (optional) Python with numpy and strace.
+    /// One line per check; exits 1 when a required one fails
     Doctor,
     /// Check every link of the built book (`mdbook build docs` first): each href and
     /// src of every page must reach a file of the book, each #fragment an id of its
@@ -61,6 +64,10 @@ enum Task {
     /// orphans, hangs, leftovers, what was removed that a run did not make, and runs
     /// not hurt that crashed, 3 s later. Exits 1 if any count is above 0
     Chaos(chaos::ChaosArgs),
+    /// Run every program's scenes with --trace, each with an 8 MB array, and print
+    /// side by side what each scene sent through pipes and sockets and how many
+    /// shared mappings it made (needs strace)
+    TraceTable,
 }
 
 const BOOK_CODE_HELP: &str = "\
@@ -93,6 +100,7 @@ fn main() -> std::process::ExitCode {
         Task::CheckBook(args) => check_book::run(args),
         Task::BookCode(args) => book_code::run(args),
         Task::BookOutput(args) => book_output::run(args),
+        Task::TraceTable => trace_table::run(),
         Task::Chaos(args) => workspace_root().and_then(|root| {
             let target = target_directory(&root)?;
             chaos::run(args, &root, &target)

@@ -49,7 +49,11 @@ fn every_check_has_a_line_and_the_status_follows_them() {
         .map(|line| line.split_once(": ").expect("status and label, then a colon").0)
         .map(|head| head.split_whitespace().nth(1).expect("a label after the status"))
         .collect();
-    assert_eq!(labels, ["linux", "/dev/shm", "memory", "TMPDIR", "rust", "python"], "{lines:#?}");
+    assert_eq!(
+        labels,
+        ["linux", "/dev/shm", "memory", "TMPDIR", "rust", "python", "strace"],
+        "{lines:#?}"
+    );
     for line in &checks {
         let status = line.split_whitespace().next().unwrap();
         assert!(["ok", "MISSING", "note"].contains(&status), "{line}");

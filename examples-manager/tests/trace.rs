@@ -1,0 +1,58 @@
+//! `--trace`: what the processes asked the kernel to do, per scene. The array lives
+//! in the server: a child that sums through its proxy sends and receives only small
+//! messages, while the parent that fetches a full copy (hosted-sum) receives the
+//! whole array from the server. Where strace cannot run, each test says so in one
+//! line and passes, unless EXAMPLES_REQUIRE_STRACE=1.
+
+use test_support::{Launch, bytes_in, strace_works, trace_summary, traced};
+
+const BIN: &str = env!("CARGO_BIN_EXE_examples-manager");
+/// 100,000 f64: the hosted array's bytes.
+const ARRAY: u64 = 800_000;
+
+fn traced_run(scene: &str) -> String {
+    let args = [scene, "--n", "100000", "--trace"];
+    let launch = Launch::new(BIN, "examples-manager-trace", &args).short_tmpdir("mt");
+    let outcome = launch.start().finish();
+    assert_eq!(outcome.status.code(), Some(0), "{}\n{}", outcome.stdout, outcome.stderr);
+    outcome.stdout
+}
+
+/// The bytes of the lines that send (`out`) or receive, and how many calls made them.
+fn moved(lines: &[&str], out: bool) -> (u64, u64) {
+    let verbs: &[&str] = if out { &["send", "write"] } else { &["recv", "read"] };
+    let lines =
+        lines.iter().filter(|l| verbs.iter().any(|v| l.starts_with(v)) && l.contains(" on "));
+    lines.fold((0, 0), |(bytes, calls), line| {
+        let n = line.split_once('×').map_or(1, |(_, rest)| {
+            rest.split(':').next().unwrap().replace(',', "").parse().unwrap()
+        });
+        (bytes + bytes_in(line).unwrap_or(u64::MAX / 4), calls + n)
+    })
+}
+
+#[test]
+fn a_child_with_a_proxy_sends_and_receives_only_small_messages() {
+    if !strace_works("a_child_with_a_proxy_sends_and_receives_only_small_messages") {
+        return;
+    }
+    let stdout = traced_run("child-proxy");
+    let child = traced(&trace_summary(&stdout, "child-proxy"), "child");
+    let (sent, messages) = moved(&child, true);
+    let (received, _) = moved(&child, false);
+    assert!(messages > 0 && sent < 1000 && received < 1000, "{child:#?}");
+    assert!(sent / messages < 100, "small messages: {child:#?}");
+}
+
+#[test]
+fn fetching_a_copy_moves_the_whole_array_from_the_server() {
+    if !strace_works("fetching_a_copy_moves_the_whole_array_from_the_server") {
+        return;
+    }
+    let stdout = traced_run("hosted-sum");
+    let summary = trace_summary(&stdout, "hosted-sum");
+    let (sent, _) = moved(&traced(&summary, "server"), true);
+    let (received, _) = moved(&traced(&summary, "parent"), false);
+    assert!((ARRAY..ARRAY + 1000).contains(&sent), "{summary:#?}");
+    assert!((ARRAY..ARRAY + 1000).contains(&received), "{summary:#?}");
+}
