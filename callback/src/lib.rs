@@ -117,7 +117,8 @@ fn accept<T: Task>(
     loop {
         match accepted.recv_timeout(Duration::from_millis(10)) {
             Ok(Ok(result)) => {
-                let _ = acceptor.join();
+                // The acceptor's work is done; it ends by itself (not waited for).
+                drop(acceptor);
                 let (_, tasks) = result
                     .with_context(|| format!("{label} did not call back properly"))
                     .map_err(|err| explain(child, err, true))?;

@@ -2,10 +2,11 @@
 //! NumPy Array Between Processes", measured.
 //!
 //! The protocol: create n float64 ones, share them with one new child process that
-//! checks the length, wait for the child. Here the parent starts the child (spawn
-//! style, like every scene), puts the array on a queue, and the child gets it: the
-//! same `put` and `get` as the scenes (see `parcel.rs`), in the tutorial's
-//! direction, parent to child. `floor` creates the same array with no child at
+//! checks the length, wait for the child. Here the parent puts the array on a
+//! queue (on a feeder thread, as Python's queue does), starts the child (spawn
+//! style, like every scene), and the child gets it: the same `put` and `get` as the
+//! scenes (see `parcel.rs`), in the tutorial's order and direction, parent to
+//! child. `floor` creates the same array with no child at
 //! all: the part of every figure that is not sharing.
 
 use anyhow::{Result, bail, ensure};
@@ -40,10 +41,16 @@ fn queue(n: usize) -> Result<()> {
     // The protocol's array is one-dimensional: it travels as a single row.
     let data = Array2::from_shape_vec((1, n), plumbing::arrays::ones(n))?;
     let (queue, get_end) = ipc::channel::<Parcel>()?;
-    // The get end goes to the child; the parent keeps the put end. If the child
-    // dies, the put fails (nobody is reading) instead of waiting forever.
+    // As in the tutorial, the put comes first, before the child is started, and a
+    // feeder thread does the writing (Python's queue has one too): the array goes
+    // into the queue's windows while the child starts, and the put returns once
+    // the child has taken all but the last two pieces. If the child dies, the put
+    // fails (nobody is reading) instead of waiting forever.
+    let feeder = std::thread::spawn(move || put(&queue, 0, &data));
+    // The get end goes to the child.
     let child = Process::new(Task::Bench { n, queue: get_end }).start_calling_back()?;
-    join_all(vec![child], put(&queue, 0, &data))?;
+    let put = feeder.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the feeder thread panicked")));
+    join_all(vec![child], put)?;
     Ok(())
 }
 
