@@ -6,11 +6,11 @@
 //!
 //! The copy holds only what the programs need (the top Cargo.toml and Cargo.lock,
 //! and every member but xtask and docs-check), with every solution applied at once:
-//! the exercises change different files. It is built once into its own target
-//! directory under this crate's test scratch folder, so the real programs' binaries
-//! are never replaced by changed ones. That directory starts with copies of what the
-//! workspace's own build compiled for the dependencies (not for its members), so
-//! only the changed programs are compiled again.
+//! the exercises change different files. It is built once, into the workspace's own
+//! target directory, so that the dependencies compiled there already are used as
+//! they are and only the copy's members are compiled (cargo tells them apart from
+//! the real ones by their path). Its programs are renamed `exercise-examples-X`,
+//! so the real programs' binaries are never replaced by changed ones.
 //!
 //! Each check with an exit status runs three times, and must hold every time: a page
 //! that states what only some runs print is wrong.
@@ -52,11 +52,14 @@ fn every_solution_applies_builds_and_does_what_its_page_says() {
     }
     assert!(problems.is_empty(), "solutions that no longer apply:\n{}", problems.join("\n"));
 
-    let workspace_target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target/tmp");
-    seed_dependencies(&workspace_target.join("debug"), &copy.join("target/debug"), &members);
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target/tmp");
     let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     build.current_dir(&copy).args(["build", "--quiet", "--offline", "--bins"]);
-    build.arg("--target-dir").arg(copy.join("target"));
+    build.arg("--target-dir").arg(target);
+    // Its members are built once and run at small sizes: unoptimised, without
+    // incremental state, they compile in a fraction of the time and print the same.
+    // (The dependencies are unoptimised in every build already: see Cargo.toml.)
+    build.env("CARGO_PROFILE_DEV_OPT_LEVEL", "0").env("CARGO_INCREMENTAL", "0");
     for member in members.iter().filter(|m| m.starts_with("examples-")) {
         build.args(["-p", member]);
     }
@@ -68,7 +71,7 @@ fn every_solution_applies_builds_and_does_what_its_page_says() {
             Outcome::Exits(_) if !solution.kill_paused => 3,
             _ => 1,
         };
-        if let Err(e) = (0..runs).try_for_each(|_| check(&copy, solution)) {
+        if let Err(e) = (0..runs).try_for_each(|_| check(solution)) {
             problems.push(format!(
                 "{}:{}: `{}`: {e}",
                 page.display(),
@@ -104,51 +107,31 @@ fn copy_workspace(root: &Path, copy: &Path) -> Vec<String> {
     let members: Vec<String> = list
         .split(',')
         .map(|m| m.trim().trim_matches('"').to_owned())
-        .filter(|m| m != "xtask" && m != "docs-check")
+        .filter(|m| !m.is_empty() && m != "xtask" && m != "docs-check")
         .collect();
     let listed: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
     let manifest = format!("{head}members = [{}]{tail}", listed.join(", "));
 
-    // Only the sources go: the copy's target folder is kept, so a second run is quick.
+    // Only the sources go.
     for member in &members {
         let _ = std::fs::remove_dir_all(copy.join(member));
         copy_dir(&root.join(member), &copy.join(member));
+        if member.starts_with("examples-") {
+            rename_program(&copy.join(member).join("Cargo.toml"), member);
+        }
     }
     std::fs::write(copy.join("Cargo.toml"), manifest).expect("writable copy");
     std::fs::copy(root.join("Cargo.lock"), copy.join("Cargo.lock")).expect("Cargo.lock");
     members
 }
 
-/// Copies what `from` (a profile directory of the workspace's target) holds for the
-/// dependencies into `to`, the copy's: their compiled libraries, build-script
-/// results and fingerprints, but nothing of the workspace's own `members`. Cargo
-/// then finds the dependencies fresh and compiles only the members. What is there
-/// already is kept; a missing `from` (no build yet) copies nothing.
-fn seed_dependencies(from: &Path, to: &Path, members: &[String]) {
-    let ours = |name: &str| {
-        let crate_name = name.trim_start_matches("lib");
-        let crate_name = crate_name.rsplit_once('-').map_or(crate_name, |(name, _)| name);
-        members.iter().any(|m| m.replace('-', "_") == crate_name || *m == crate_name)
-            || ["xtask", "docs_check", "docs-check"].contains(&crate_name)
-    };
-    for dir in ["deps", "build", ".fingerprint"] {
-        let Ok(entries) = std::fs::read_dir(from.join(dir)) else { continue };
-        std::fs::create_dir_all(to.join(dir)).expect("a target folder in the copy");
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let target = to.join(dir).join(&name);
-            let compiled =
-                dir != "deps" || [".rlib", ".rmeta", ".so", ".d"].iter().any(|e| name.ends_with(e));
-            if ours(&name) || !compiled || target.exists() {
-                continue;
-            }
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                copy_dir(&entry.path(), &target);
-            } else {
-                let _ = std::fs::copy(entry.path(), &target);
-            }
-        }
-    }
+/// The program of `package` in the copy is `exercise-PACKAGE`, from the same
+/// source, so that it never takes the place of the real one in the shared target.
+fn rename_program(manifest: &Path, package: &str) {
+    let text = std::fs::read_to_string(manifest).expect("a member's Cargo.toml");
+    let text = text.replacen("[package]\n", "[package]\nautobins = false\n", 1);
+    let program = format!("\n[[bin]]\nname = \"exercise-{package}\"\npath = \"src/main.rs\"\n");
+    std::fs::write(manifest, text + &program).expect("writable copy");
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -188,7 +171,7 @@ fn kill_the_paused_child(output: &Path) -> Result<(), String> {
 }
 
 /// Runs the changed program as the check says and compares.
-fn check(copy: &Path, solution: &Solution) -> Result<(), String> {
+fn check(solution: &Solution) -> Result<(), String> {
     let words: Vec<&str> = solution.command.split_whitespace().collect();
     let ["cargo", "run", "-p", package, rest @ ..] = words.as_slice() else {
         return Err("a check runs `cargo run -p PROGRAM [-- ARGS]`".into());
@@ -199,7 +182,8 @@ fn check(copy: &Path, solution: &Solution) -> Result<(), String> {
     }
     let output = std::env::temp_dir().join(format!("exercise-{}.out", std::process::id()));
     let log = std::fs::File::create(&output).map_err(|e| e.to_string())?;
-    let mut child = Command::new(copy.join("target").join("debug").join(package))
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target/tmp");
+    let mut child = Command::new(target.join("debug").join(format!("exercise-{package}")))
         .args(args)
         // Kept open and never written: a paused child waits for a line that never
         // comes, and a closed input would let it go on.
