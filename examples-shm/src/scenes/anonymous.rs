@@ -21,7 +21,7 @@ pub fn parent(n: usize) -> Result<()> {
     unsafe { view_mut(&shared, n) }?.fill(1.0);
     let took = seconds(filling.elapsed());
     println!(
-        "parent: mapped {} without a name and filled {n} ones in place ({took})",
+        "parent: mapped {} with no name, filled {n} ones in place ({took})",
         size(bytes as u64)
     );
 
