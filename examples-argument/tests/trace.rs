@@ -4,22 +4,23 @@
 //! at all, and was never a new program. Where strace cannot run, each test says so
 //! in one line and passes, unless EXAMPLES_REQUIRE_STRACE=1.
 
-use test_support::{Launch, bytes_in, strace_works, trace_summary, traced};
+use test_support::{Launch, bytes_in, trace_summary, traced, traced_run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-argument");
 
-fn traced_run(args: &[&str]) -> String {
-    let outcome = Launch::new(BIN, "examples-argument-trace", args).start().finish();
-    assert_eq!(outcome.status.code(), Some(0), "{}\n{}", outcome.stdout, outcome.stderr);
-    outcome.stdout
+/// The traced run's standard output; None where strace cannot trace.
+fn run(args: &[&str], test: &str) -> Option<String> {
+    traced_run(Launch::new(BIN, "examples-argument-trace", args), test)
 }
 
 #[test]
 fn the_child_reads_the_header_and_the_array_the_parent_wrote() {
-    if !strace_works("the_child_reads_the_header_and_the_array_the_parent_wrote") {
+    let Some(stdout) = run(
+        &["argument", "--n", "100", "--trace"],
+        "the_child_reads_the_header_and_the_array_the_parent_wrote",
+    ) else {
         return;
-    }
-    let stdout = traced_run(&["argument", "--n", "100", "--trace"]);
+    };
     let summary = trace_summary(&stdout, "argument");
     // bincode writes each of the shape's two numbers below 251 in one byte.
     let (array, header) = (100 * 100 * 8, 2);
@@ -41,10 +42,12 @@ fn the_child_reads_the_header_and_the_array_the_parent_wrote() {
 
 #[test]
 fn the_forked_child_moves_no_data_and_runs_no_new_program() {
-    if !strace_works("the_forked_child_moves_no_data_and_runs_no_new_program") {
+    let Some(stdout) = run(
+        &["inherit", "--n", "100", "--trace"],
+        "the_forked_child_moves_no_data_and_runs_no_new_program",
+    ) else {
         return;
-    }
-    let stdout = traced_run(&["inherit", "--n", "100", "--trace"]);
+    };
     let summary = trace_summary(&stdout, "inherit");
     let child = traced(&summary, "child");
     assert!(!child.is_empty(), "{summary:#?}");

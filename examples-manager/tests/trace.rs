@@ -4,18 +4,16 @@
 //! whole array from the server. Where strace cannot run, each test says so in one
 //! line and passes, unless EXAMPLES_REQUIRE_STRACE=1.
 
-use test_support::{Launch, bytes_in, strace_works, trace_summary, traced};
+use test_support::{Launch, bytes_in, trace_summary, traced, traced_run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-manager");
 /// 100,000 f64: the hosted array's bytes.
 const ARRAY: u64 = 800_000;
 
-fn traced_run(scene: &str) -> String {
+/// The traced run of `scene`; None where strace cannot trace.
+fn run(scene: &str, test: &str) -> Option<String> {
     let args = [scene, "--n", "100000", "--trace"];
-    let launch = Launch::new(BIN, "examples-manager-trace", &args).short_tmpdir("mt");
-    let outcome = launch.start().finish();
-    assert_eq!(outcome.status.code(), Some(0), "{}\n{}", outcome.stdout, outcome.stderr);
-    outcome.stdout
+    traced_run(Launch::new(BIN, "examples-manager-trace", &args).short_tmpdir("mt"), test)
 }
 
 /// The bytes of the lines that send (`out`) or receive, and how many calls made them.
@@ -33,10 +31,11 @@ fn moved(lines: &[&str], out: bool) -> (u64, u64) {
 
 #[test]
 fn a_child_with_a_proxy_sends_and_receives_only_small_messages() {
-    if !strace_works("a_child_with_a_proxy_sends_and_receives_only_small_messages") {
+    let Some(stdout) =
+        run("child-proxy", "a_child_with_a_proxy_sends_and_receives_only_small_messages")
+    else {
         return;
-    }
-    let stdout = traced_run("child-proxy");
+    };
     let child = traced(&trace_summary(&stdout, "child-proxy"), "child");
     let (sent, messages) = moved(&child, true);
     let (received, _) = moved(&child, false);
@@ -46,10 +45,10 @@ fn a_child_with_a_proxy_sends_and_receives_only_small_messages() {
 
 #[test]
 fn fetching_a_copy_moves_the_whole_array_from_the_server() {
-    if !strace_works("fetching_a_copy_moves_the_whole_array_from_the_server") {
+    let Some(stdout) = run("hosted-sum", "fetching_a_copy_moves_the_whole_array_from_the_server")
+    else {
         return;
-    }
-    let stdout = traced_run("hosted-sum");
+    };
     let summary = trace_summary(&stdout, "hosted-sum");
     let (sent, _) = moved(&traced(&summary, "server"), true);
     let (received, _) = moved(&traced(&summary, "parent"), false);

@@ -4,16 +4,14 @@
 //! read or a write. Where strace cannot run, each test says so in one line and
 //! passes, unless EXAMPLES_REQUIRE_STRACE=1.
 
-use test_support::{Launch, strace_works, trace_summary, traced};
+use test_support::{Launch, trace_summary, traced, traced_run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-mmap");
 
-/// Every scene, 1000 values, 3 children.
-fn traced_run() -> String {
+/// Every scene, 1000 values, 3 children, traced; None where strace cannot trace.
+fn run(test: &str) -> Option<String> {
     let args = ["--n", "1000", "--children", "3", "--trace"];
-    let outcome = Launch::new(BIN, "examples-mmap-trace", &args).start().finish();
-    assert_eq!(outcome.status.code(), Some(0), "{}\n{}", outcome.stdout, outcome.stderr);
-    outcome.stdout
+    traced_run(Launch::new(BIN, "examples-mmap-trace", &args), test)
 }
 
 /// Whether a process (its `lines`) opened the file and mapped that descriptor with
@@ -26,10 +24,10 @@ fn maps_the_file(lines: &[&str], flags: &str) -> bool {
 
 #[test]
 fn children_map_the_file_shared_and_the_copy_on_write_child_privately() {
-    if !strace_works("children_map_the_file_shared_and_the_copy_on_write_child_privately") {
+    let Some(stdout) = run("children_map_the_file_shared_and_the_copy_on_write_child_privately")
+    else {
         return;
-    }
-    let stdout = traced_run();
+    };
     for scene in ["one-child", "many-children", "many-children-locked"] {
         let summary = trace_summary(&stdout, scene);
         let first = if scene == "one-child" { "child" } else { "child 1" };

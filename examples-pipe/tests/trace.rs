@@ -9,15 +9,15 @@
 use nix::sys::signal::Signal;
 use test_support::{
     Launch, bytes_in, check_closed_output, error_lines, strace_works, trace_summary, traced,
+    traced_run,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-pipe");
 const HEADER: u64 = 32;
 
-fn traced_run(args: &[&str]) -> String {
-    let outcome = Launch::new(BIN, "examples-pipe-trace", args).start().finish();
-    assert_eq!(outcome.status.code(), Some(0), "{}\n{}", outcome.stdout, outcome.stderr);
-    outcome.stdout
+/// The traced run's standard output; None where strace cannot trace.
+fn run(args: &[&str], test: &str) -> Option<String> {
+    traced_run(Launch::new(BIN, "examples-pipe-trace", args), test)
 }
 
 /// The one line of `lines` that starts with `start`.
@@ -29,11 +29,13 @@ fn line<'a>(lines: &[&'a str], start: &str) -> &'a str {
 
 #[test]
 fn the_child_writes_the_header_and_the_array_into_the_pipe_and_the_parent_reads_them() {
-    if !strace_works("the_child_writes_the_header_and_the_array_into_the_pipe") {
-        return;
-    }
     let n = 100;
-    let stdout = traced_run(&["pipe", "--n", &n.to_string(), "--trace"]);
+    let Some(stdout) = run(
+        &["pipe", "--n", &n.to_string(), "--trace"],
+        "the_child_writes_the_header_and_the_array_into_the_pipe",
+    ) else {
+        return;
+    };
     assert!(stdout.starts_with("trace: strace -D -f "), "{stdout}");
     let summary = trace_summary(&stdout, "pipe");
     let array = n * n * 8;
@@ -55,10 +57,12 @@ fn the_child_writes_the_header_and_the_array_into_the_pipe_and_the_parent_reads_
 
 #[test]
 fn through_a_socketpair_the_same_bytes_go_through_a_socket() {
-    if !strace_works("through_a_socketpair_the_same_bytes_go_through_a_socket") {
+    let Some(stdout) = run(
+        &["pipe", "--n", "50", "--via", "socketpair", "--trace"],
+        "through_a_socketpair_the_same_bytes_go_through_a_socket",
+    ) else {
         return;
-    }
-    let stdout = traced_run(&["pipe", "--n", "50", "--via", "socketpair", "--trace"]);
+    };
     let summary = trace_summary(&stdout, "pipe");
     let parent = traced(&summary, "parent");
     assert!(line(&parent, "socketpair(AF_UNIX, SOCK_STREAM) = fds ").len() > 30);

@@ -190,20 +190,12 @@ fn a_full_standard_output_is_one_clear_error() {
 /// in the name is no problem: that run goes as usual.
 #[test]
 fn a_tmpdir_that_is_not_utf8_is_one_clear_error() {
-    let launch = |name: &[u8]| {
+    test_support::check_tmpdir_not_utf8(|name| {
         Launch::new(BIN, "examples-queue-faults", &["queue", "--n", "8"])
             .short_tmpdir("eqf")
             .tmpdir_named(name)
             .start()
-    };
-    let run = launch(b"odd-\xff");
-    let expected =
-        format!("error: TMPDIR {:?} is not UTF-8, which a socket's path must be", run.tmpdir());
-    let outcome = run.finish();
-    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
-    assert_eq!(error_lines(&outcome.stderr), [expected.as_str()], "{}", outcome.stderr);
-    let outcome = launch(b"new\nline").finish();
-    assert!(outcome.status.success(), "{}", outcome.stderr);
+    });
 }
 
 /// The socket a child calls back on, once its parent has made it.
@@ -263,15 +255,7 @@ fn garbage_on_the_socket_is_one_clear_error() {
 #[test]
 fn a_limit_on_processes_is_one_clear_error() {
     let args = ["many-producers", "--n", "8", "--producers", "50"];
-    let launch = Launch::new(BIN, "examples-queue-faults", &args).short_tmpdir("eqf");
-    let Some(launch) = launch.with_process_limit(15) else {
-        eprintln!("skipped: RLIMIT_NPROC can be set for a user of its own only by root");
-        return;
-    };
-    let outcome = launch.start().finish();
-    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
-    let errors = error_lines(&outcome.stderr);
-    assert_eq!(errors.len(), 1, "{}", outcome.stderr);
-    assert!(errors[0].contains("Resource temporarily unavailable"), "{}", errors[0]);
-    assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
+    test_support::check_process_limit(
+        Launch::new(BIN, "examples-queue-faults", &args).short_tmpdir("eqf"),
+    );
 }

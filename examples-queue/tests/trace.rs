@@ -5,7 +5,7 @@
 //! Where strace cannot run, each test says so in one line and passes, unless
 //! EXAMPLES_REQUIRE_STRACE=1.
 
-use test_support::{Launch, bytes_in, strace_works, trace_summary, traced};
+use test_support::{Launch, bytes_in, trace_summary, traced, traced_run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-queue");
 
@@ -22,17 +22,14 @@ fn size(text: &str) -> f64 {
 
 #[test]
 fn puts_pass_small_shared_windows_and_the_array_goes_through_them() {
-    if !strace_works("puts_pass_small_shared_windows_and_the_array_goes_through_them") {
-        return;
-    }
     // (1000, 1000) f64: an 8 MB array, where a window is 1 MiB.
     let args = ["--n", "1000", "--producers", "2", "--trace"];
-    let outcome =
-        Launch::new(BIN, "examples-queue-trace", &args).short_tmpdir("qt").start().finish();
-    assert_eq!(outcome.status.code(), Some(0), "{}\n{}", outcome.stdout, outcome.stderr);
+    let launch = Launch::new(BIN, "examples-queue-trace", &args).short_tmpdir("qt");
+    let test = "puts_pass_small_shared_windows_and_the_array_goes_through_them";
+    let Some(stdout) = traced_run(launch, test) else { return };
     let array = 1000.0 * 1000.0 * 8.0;
     for scene in ["queue", "argument-and-queue", "many-producers"] {
-        let summary = trace_summary(&outcome.stdout, scene);
+        let summary = trace_summary(&stdout, scene);
         let shared: Vec<&str> =
             summary.iter().copied().filter(|l| l.contains(": trace: mmap MAP_SHARED")).collect();
         assert!(!shared.is_empty(), "{scene}: {summary:#?}");
@@ -49,6 +46,6 @@ fn puts_pass_small_shared_windows_and_the_array_goes_through_them() {
         let sent = bytes_in(total).unwrap_or_else(|| panic!("a few bytes: {total}"));
         assert!((sent as f64) * 100.0 < array, "{scene}: {total}");
     }
-    let child = traced(&trace_summary(&outcome.stdout, "queue"), "child");
+    let child = traced(&trace_summary(&stdout, "queue"), "child");
     assert!(child.iter().any(|l| l.starts_with("memfd_create")), "{child:#?}");
 }

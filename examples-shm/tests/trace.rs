@@ -4,20 +4,18 @@
 //! unlinks the name. Where strace cannot run, each test says so in one line and
 //! passes, unless EXAMPLES_REQUIRE_STRACE=1.
 
-use test_support::{Launch, strace_works, trace_summary, traced};
+use test_support::{Launch, trace_summary, traced, traced_run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_examples-shm");
 
 #[test]
 fn the_named_child_maps_the_segment_shared_and_moves_no_array_bytes() {
-    if !strace_works("the_named_child_maps_the_segment_shared_and_moves_no_array_bytes") {
-        return;
-    }
     let name = format!("trace-test-{}", std::process::id());
     let args = ["named", "--n", "1000", "--name", &name, "--trace"];
-    let outcome = Launch::new(BIN, "examples-shm-trace", &args).start().finish();
-    assert_eq!(outcome.status.code(), Some(0), "{}\n{}", outcome.stdout, outcome.stderr);
-    let summary = trace_summary(&outcome.stdout, "named");
+    let launch = Launch::new(BIN, "examples-shm-trace", &args);
+    let test = "the_named_child_maps_the_segment_shared_and_moves_no_array_bytes";
+    let Some(stdout) = traced_run(launch, test) else { return };
+    let summary = trace_summary(&stdout, "named");
     let segment = format!("/dev/shm/{name}");
     let child = traced(&summary, "child");
     let opened = child.iter().find(|l| l.starts_with(&format!("openat {segment} = fd ")));
@@ -36,14 +34,10 @@ fn the_named_child_maps_the_segment_shared_and_moves_no_array_bytes() {
 
 #[test]
 fn the_anonymous_mapping_is_made_once_and_inherited() {
-    if !strace_works("the_anonymous_mapping_is_made_once_and_inherited") {
-        return;
-    }
-    let outcome = Launch::new(BIN, "examples-shm-trace", &["anonymous", "--n", "1000", "--trace"])
-        .start()
-        .finish();
-    assert_eq!(outcome.status.code(), Some(0), "{}", outcome.stderr);
-    let summary = trace_summary(&outcome.stdout, "anonymous");
+    let launch = Launch::new(BIN, "examples-shm-trace", &["anonymous", "--n", "1000", "--trace"]);
+    let test = "the_anonymous_mapping_is_made_once_and_inherited";
+    let Some(stdout) = traced_run(launch, test) else { return };
+    let summary = trace_summary(&stdout, "anonymous");
     let parent = traced(&summary, "parent");
     assert!(parent.contains(&"mmap MAP_SHARED|MAP_ANONYMOUS: 8000 bytes"), "{parent:#?}");
     let child = traced(&summary, "child");

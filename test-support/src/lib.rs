@@ -660,6 +660,48 @@ pub fn check_full_output(bin: &str, name: &str, args: &[&str]) {
     assert_eq!(outcome.stderr.lines().collect::<Vec<_>>(), [expected], "{args:?} > /dev/full");
 }
 
+/// A run whose TMPDIR is named `odd-\xff` (not UTF-8), which ipc-channel cannot
+/// take for a socket's path: one line that names TMPDIR, status 1, nothing left.
+/// The same run in a TMPDIR whose name holds a newline goes as usual. (`launch`
+/// makes the run in a TMPDIR of the given name.)
+pub fn check_tmpdir_not_utf8(launch: impl Fn(&[u8]) -> Run) {
+    let run = launch(b"odd-\xff");
+    let expected =
+        format!("error: TMPDIR {:?} is not UTF-8, which a socket's path must be", run.tmpdir());
+    let outcome = run.finish();
+    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
+    assert_eq!(error_lines(&outcome.stderr), [expected.as_str()], "{}", outcome.stderr);
+    let outcome = launch(b"new\nline").finish();
+    assert!(outcome.status.success(), "{}", outcome.stderr);
+}
+
+/// `launch` under a limit of 15 processes (`ulimit -u 15`), which its children
+/// exceed: one line that says so, status 1, no panic, nothing left. Where the
+/// limit cannot be set (not root), the test says so in one line and passes.
+pub fn check_process_limit(launch: Launch) {
+    let Some(launch) = launch.with_process_limit(15) else {
+        eprintln!("skipped: RLIMIT_NPROC can be set for a user of its own only by root");
+        return;
+    };
+    let outcome = launch.start().finish();
+    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
+    let errors = error_lines(&outcome.stderr);
+    assert_eq!(errors.len(), 1, "{}", outcome.stderr);
+    assert!(errors[0].contains("Resource temporarily unavailable"), "{}", errors[0]);
+    assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
+}
+
+/// The standard output of `launch`, a run with `--trace`, which must succeed; None
+/// where strace cannot trace (see [`strace_works`]: the test `test` then passes).
+pub fn traced_run(launch: Launch, test: &str) -> Option<String> {
+    if !strace_works(test) {
+        return None;
+    }
+    let outcome = launch.start().finish();
+    assert_eq!(outcome.status.code(), Some(0), "{}\n{}", outcome.stdout, outcome.stderr);
+    Some(outcome.stdout)
+}
+
 /// Whether `--trace` can run here: strace is installed and may trace. Where it
 /// cannot, the test `test` says so in one line and passes without running, unless
 /// EXAMPLES_REQUIRE_STRACE=1 (`.ci/run` sets it): then it fails.

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use plumbing::show::size;
+use plumbing::show::{size, thousands};
 
 use crate::tally::{Flow, Scene, Tally, Trace};
 
@@ -232,17 +232,4 @@ pub fn plural(n: u64, what: &str) -> String {
 /// " ×3", or nothing for once.
 fn times(n: u64) -> String {
     if n == 1 { String::new() } else { format!(" ×{}", thousands(n)) }
-}
-
-/// 12208 as "12,208".
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use plumbing::show::size;
+use plumbing::show::{size, thousands};
 
-use crate::lines::{Context, lines, plural, thousands};
+use crate::lines::{Context, lines, plural};
 use crate::names::cut;
 use crate::tally::{Tally, Trace};
 

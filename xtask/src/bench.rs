@@ -12,8 +12,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+pub use plumbing::show::thousands;
 
-use crate::{check, command_output, target_directory, workspace_root};
+use crate::{command_output, target_directory, workspace_root};
 
 /// What `cargo xtask bench` takes.
 #[derive(clap::Args)]
@@ -185,12 +186,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(unknown) = programs.iter().find(|p| !PROGRAMS.contains(&p.as_str())) {
         bail!("unknown program {unknown:?}; the programs are {}", PROGRAMS.join(", "));
     }
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.current_dir(&root).args(["build", "--release"]);
-    for program in &programs {
-        build.args(["-p", &format!("examples-{program}")]);
-    }
-    check(build.status().context("could not run cargo build")?, "cargo build --release")?;
+    crate::build_programs(&root, programs.iter().map(String::as_str), true)?;
     let python = (!args.no_python).then(|| args.python.clone());
     let mut choice = String::new();
     if !args.programs.is_empty() {
@@ -477,19 +473,6 @@ fn write_targets(md: &mut String, rust: &[Measured], python: &[Row], n: u64) -> 
 /// "1 run", "5 runs".
 fn runs(count: u32) -> String {
     if count == 1 { "1 run".into() } else { format!("{count} runs") }
-}
-
-/// 100000000 -> "100,000,000".
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }
 
 /// 75 -> "1 min 15 s", 40 -> "40 s".

@@ -40,14 +40,7 @@ pub const REPEATS: &str = "⋮ {} more lines like the one above";
 pub fn run(args: BookOutputArgs) -> Result<bool> {
     let root = workspace_root()?;
     let target = target_directory(&root)?;
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.current_dir(&root).args(["build", "--quiet"]);
-    for program in ["argument", "pipe", "queue", "mmap", "shm", "manager"] {
-        build.args(["-p", &format!("examples-{program}")]);
-    }
-    if !build.status().context("could not run cargo build")?.success() {
-        bail!("cargo build failed");
-    }
+    crate::build_programs(&root, ["argument", "pipe", "queue", "mmap", "shm", "manager"], false)?;
     let pages = docs_check::markdown_files(&root).context("cannot list the book's pages")?;
     for page in pages {
         let shown = page.strip_prefix(&root).unwrap_or(&page).display().to_string();

@@ -106,14 +106,10 @@ pub fn run(args: ChaosArgs, root: &Path, target: &Path) -> Result<bool> {
     if runs.is_empty() {
         bail!("no such program; the programs are {:?}", RUNS.map(|(p, _)| p));
     }
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.current_dir(root).args(["build", "--quiet"]);
-    for (program, _) in runs.iter().filter(|(_, run_args)| !traced(run_args)) {
-        build.args(["-p", &format!("examples-{program}")]);
-    }
-    if !build.status().context("could not run cargo build")?.success() {
-        bail!("cargo build failed");
-    }
+    let mut programs: Vec<&str> = runs.iter().map(|(program, _)| *program).collect();
+    programs.sort_unstable();
+    programs.dedup();
+    crate::build_programs(root, programs, false)?;
     let scratch = target.join("chaos");
     let decoy = Decoy(scratch.join("decoy"));
     println!("chaos: seed {seed} (--seed {seed} repeats this run)");

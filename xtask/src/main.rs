@@ -116,6 +116,22 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Builds these programs ("mmap", ...) with cargo in `root`: the dev profile, quietly,
+/// or the release profile with cargo's progress.
+fn build_programs<'a>(
+    root: &Path,
+    programs: impl IntoIterator<Item = &'a str>,
+    release: bool,
+) -> Result<()> {
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build.current_dir(root).arg("build");
+    build.arg(if release { "--release" } else { "--quiet" });
+    for program in programs {
+        build.args(["-p", &format!("examples-{program}")]);
+    }
+    check(build.status().context("could not run cargo build")?, "cargo build")
+}
+
 fn check(status: std::process::ExitStatus, what: &str) -> Result<()> {
     if !status.success() {
         bail!("{what} failed: {status}");

@@ -35,14 +35,7 @@ struct Row {
 pub fn run() -> Result<bool> {
     let root = workspace_root()?;
     let target = target_directory(&root)?;
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.current_dir(&root).args(["build", "--quiet"]);
-    for (program, _) in RUNS {
-        build.args(["-p", &format!("examples-{program}")]);
-    }
-    if !build.status().context("could not run cargo build")?.success() {
-        bail!("cargo build failed");
-    }
+    crate::build_programs(&root, RUNS.iter().map(|(program, _)| *program), false)?;
     let mut rows = Vec::new();
     for (program, args) in RUNS {
         let binary = target.join("debug").join(format!("examples-{program}"));
