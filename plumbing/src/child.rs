@@ -1,5 +1,4 @@
-//! A child process from start to reaping (`join()`), the fork start method, and the
-//! child's own side. A [`Child`] dropped while it runs is killed and reaped: a scene
+//! A child process from start to reaping (`join()`), and the fork start method. A [`Child`] dropped while it runs is killed and reaped: a scene
 //! that returns early with an error leaves no process behind.
 
 use std::io::Write;
@@ -208,7 +207,7 @@ pub unsafe fn fork(task: impl FnOnce() -> Result<()>) -> Result<Child> {
                 nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
                 nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
                 ensure!(getppid() == parent, "the parent process {parent} is gone");
-                as_child("child", task)
+                crate::as_child("child", task)
             }));
             let code = crate::status_of(outcome);
             let _ = std::io::stdout().flush();
@@ -221,30 +220,6 @@ pub unsafe fn fork(task: impl FnOnce() -> Result<()>) -> Result<Child> {
             Ok(Child::new("the child process".into(), child, None))
         }
     }
-}
-
-/// The child's side: `label` ("child 3") names it in its error lines, then `task`
-/// runs. (It asks again to die with its parent: another program may have started it.)
-pub fn as_child(label: &str, task: impl FnOnce() -> Result<()>) -> Result<()> {
-    as_child_calling_back(label, || Ok(()), |()| task())
-}
-
-/// [`as_child`] for a child that calls back to its parent for its task: `call_back`
-/// gets it, then `task` does it (the test suite's faults act in between).
-pub fn as_child_calling_back<T>(
-    label: &str,
-    call_back: impl FnOnce() -> Result<T>,
-    task: impl FnOnce(T) -> Result<()>,
-) -> Result<()> {
-    let _ = crate::ROLE.set(label.to_owned());
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("cannot ask to die with the parent")?;
-    let given = call_back()?;
-    #[cfg(feature = "test-faults")]
-    test_faults::child_starts(label);
-    task(given)?;
-    #[cfg(feature = "test-faults")]
-    test_faults::child_is_done(label);
-    Ok(())
 }
 
 /// The parent-death signal fires when the thread that started the child ends: a

@@ -6,9 +6,8 @@
 //! what exists, and a thread waiting for SIGINT (Ctrl-C), SIGTERM and SIGHUP kills
 //! the children's groups, removes what was made, says so in one line and exits with
 //! the shell's status (130 for Ctrl-C). SIGKILL runs no code: see watchdog.rs.
-//!
 //! A thing is removed only if its name still holds what this run made (the device
-//! and inode recorded then). Making and registering happen under one lock.
+//! and inode recorded then); making and registering happen under one lock.
 
 use std::collections::hash_map::RandomState;
 use std::io::ErrorKind;
@@ -68,10 +67,8 @@ impl Thing {
             Err(err) if err.kind() == ErrorKind::NotFound => return Ok(false),
             Err(err) => return Err(err),
         }
-        match self.dir {
-            true => std::fs::remove_dir_all(&self.path)?,
-            false => std::fs::remove_file(&self.path)?,
-        }
+        let remove = if self.dir { std::fs::remove_dir_all::<&Path> } else { std::fs::remove_file };
+        remove(&self.path)?;
         Ok(true)
     }
 }
@@ -120,9 +117,8 @@ impl Made {
         Ok((value, Made(Some(thing))))
     }
 
-    /// Removes it now, reporting a failure (`Drop` cannot). Ok(false): the name no
-    /// longer holds what this run made (someone removed or replaced it), and it was
-    /// left alone.
+    /// Removes it now, reporting a failure (`Drop` cannot). Ok(false): the name holds
+    /// something else now, or nothing (removed or replaced), and it was left alone.
     pub fn remove(mut self) -> Result<bool> {
         let Some(thing) = self.0.take() else { return Ok(true) };
         let mut registry = registry(); // a signal meanwhile waits, then finds it gone

@@ -1,7 +1,7 @@
 //! Everything the lesson programs need that is not a lesson, written once:
 //!
 //! - process.rs starts a child, Python's `Process(target=task, args=...)`;
-//!   child.rs joins it, forks one, and is the child's own side;
+//!   child.rs joins it and forks one; the child's own side is [`as_child`], here;
 //! - cleanup.rs removes what a run made, and stops its children, on Ctrl-C, SIGTERM
 //!   and SIGHUP; watchdog.rs does the same after the parent died of SIGKILL;
 //! - [`memory`]: does an array fit, its shared and private pages (the memory line),
@@ -26,7 +26,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock};
 
-pub use child::{Child, as_child, as_child_calling_back, fork, join_all};
+use anyhow::{Context, Result};
+
+pub use child::{Child, fork, join_all};
 pub use cleanup::Made;
 pub use pause::{PauseArg, here as pause_here};
 pub use process::{HandOver, Process, Task, Word, parse_child_cmd};
@@ -39,7 +41,7 @@ const CLOSED_OUTPUT: u8 = 128 + 13;
 /// status 1. A standard output closed early (`| head`) ends the run quietly with
 /// [`CLOSED_OUTPUT`]; one that cannot be written (`> /dev/full`) with one line and
 /// status 1: after the usual cleanup, with no panic message.
-pub fn main(program: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+pub fn main(program: impl FnOnce() -> Result<()>) -> ExitCode {
     quiet_panic_when_output_fails();
     let outcome = catch_unwind(AssertUnwindSafe(program));
     cleanup::at_exit(); // what `Drop` removed is gone already; the rest goes now
@@ -47,7 +49,7 @@ pub fn main(program: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
 }
 
 /// The exit status of a program, or a forked child's task, once its error is said.
-pub(crate) fn status_of(outcome: std::thread::Result<anyhow::Result<()>>) -> u8 {
+pub(crate) fn status_of(outcome: std::thread::Result<Result<()>>) -> u8 {
     let failed_output = OUTPUT_FAILED.lock().unwrap_or_else(|e| e.into_inner()).take();
     match (outcome, failed_output) {
         (Ok(Ok(())), _) => 0,
@@ -69,6 +71,31 @@ pub(crate) fn status_of(outcome: std::thread::Result<anyhow::Result<()>>) -> u8 
 /// Who this process is in the run, in its error lines: unset in the parent,
 /// "child 2" in a child (set once, by `as_child`).
 pub(crate) static ROLE: OnceLock<String> = OnceLock::new();
+
+/// The child's side: `label` ("child 3") names it in its error lines, then `task`
+/// runs. (It asks again to die with its parent: another program may have started it.)
+pub fn as_child(label: &str, task: impl FnOnce() -> Result<()>) -> Result<()> {
+    as_child_calling_back(label, || Ok(()), |()| task())
+}
+
+/// [`as_child`] for a child that calls back to its parent for its task: `call_back`
+/// gets it, then `task` does it (the test suite's faults act in between).
+pub fn as_child_calling_back<T>(
+    label: &str,
+    call_back: impl FnOnce() -> Result<T>,
+    task: impl FnOnce(T) -> Result<()>,
+) -> Result<()> {
+    let _ = crate::ROLE.set(label.to_owned());
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .context("cannot ask to die with the parent")?;
+    let given = call_back()?;
+    #[cfg(feature = "test-faults")]
+    test_faults::child_starts(label);
+    task(given)?;
+    #[cfg(feature = "test-faults")]
+    test_faults::child_is_done(label);
+    Ok(())
+}
 
 /// One line, in one write: two processes writing at once never cut it in half.
 pub(crate) fn say_error(message: &str) {
