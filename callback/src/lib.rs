@@ -36,6 +36,7 @@ use anyhow::{Context, Result, bail, ensure};
 use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
 use ipc_channel::{IpcError, TryRecvError};
 use nix::sys::stat::{Mode, umask};
+use nix::unistd::{getpid, gettid};
 use plumbing::Word;
 use plumbing::{Child, Process, args};
 use serde::Serialize;
@@ -63,24 +64,40 @@ pub trait StartCallingBack {
 
 impl<T: Task> StartCallingBack for Process<T> {
     fn start_calling_back(self) -> Result<Child> {
-        let task = self.into_task();
-        let label = task.label();
-        check_temp_dir()?;
+        let mut started = start_all(vec![self])?;
+        Ok(started.remove(0))
+    }
+}
+
+/// `start()` for several children that call back: all are started before any is
+/// waited for, so they start up side by side (Python's `start()` does not wait
+/// for its child to start up either). Then each, in order, gets its task once it
+/// has called back. If one fails, the others are stopped.
+pub fn start_all<T: Task>(processes: Vec<Process<T>>) -> Result<Vec<Child>> {
+    check_temp_dir()?;
+    let mut calling = Vec::new();
+    for process in processes {
+        let task = process.into_task();
         let (server, socket) = IpcOneShotServer::<IpcSender<T>>::new()
             .context("cannot open a socket for a child to call back on")?;
-        let call_back =
-            CallBack { role: task.role(), socket: socket.clone(), label: label.clone() };
-        let mut child = Process::new(call_back).start()?;
+        let call_back = CallBack { role: task.role(), socket, label: task.label() };
+        let child = Process::new(call_back.clone()).start()?;
+        calling.push((child, server, call_back, task));
+    }
+    let mut started = Vec::new();
+    for (mut child, server, CallBack { socket, label, .. }, task) in calling {
         let tasks = accept(&mut child, server, &socket, &label)?;
         tasks.send(task).map_err(|err| {
             let err = anyhow::Error::new(err).context(format!("{label} went away before its task"));
             explain(&mut child, err, true)
         })?;
-        Ok(child)
+        started.push(child);
     }
+    Ok(started)
 }
 
 /// The command line of a child that calls back: its role and the socket.
+#[derive(Clone)]
 struct CallBack {
     role: String,
     socket: String,
@@ -164,6 +181,7 @@ fn check_temp_dir() -> Result<()> {
     if RUN_DIR.get().is_some() {
         return Ok(());
     }
+    ensure!(gettid() == getpid(), "the sockets' directory is made on the main thread only");
     umask(Mode::from_bits_truncate(0o077));
     let (path, run_dir) = plumbing::Made::scratch_dir("exr-")?; // says so if TMPDIR is unusable
     let Some(text) = path.to_str() else {
@@ -177,9 +195,11 @@ fn check_temp_dir() -> Result<()> {
         path.parent().unwrap_or(&path).display()
     );
     // SAFETY: set_var must not race with another thread reading the environment.
-    // This runs on the main thread; the plumbing's other threads (the cleanup thread
-    // waiting for a signal, the pause thread polling its children) never read it,
-    // and no acceptor thread exists yet: they start only after this first check.
+    // This runs once, on the main thread (checked above), before the first child
+    // is started: the plumbing's other threads (the cleanup thread waiting for a
+    // signal, the pause thread polling its children) never read it, no acceptor
+    // thread exists yet, and a program's own threads (the queue bench's feeder)
+    // only put on channels, which reads no environment variable.
     unsafe { std::env::set_var("TMPDIR", path) };
     let _ = RUN_DIR.set(run_dir);
     Ok(())

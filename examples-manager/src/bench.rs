@@ -4,7 +4,8 @@
 //! The tutorial's manager run: a server process creates n float64 ones, one new
 //! child is handed a proxy and asks for the sum (the tutorial's proxy could not
 //! read the shape, so the sum, which must be n, is its check), then the server is
-//! shut down. The run below is the lesson's own code: `with_server`, the server's
+//! shut down. The run below is the lesson's own code: `with_server_and` (the
+//! scenes' `with_server`, with the child started beside the server), the server's
 //! `Task::Server` and a child doing `Task::Sum`, as in the `child-proxy` scene; the
 //! child reports its sum and the parent checks it.
 //!
@@ -17,13 +18,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use bench_protocol as bench;
-use callback::StartCallingBack;
+use examples_manager::Proxy;
 use ipc_channel::ipc;
 use ndarray::Array1;
-use plumbing::Process;
 
 use crate::Task;
-use crate::scenes::with_server;
+use crate::scenes::with_server_and;
 
 pub const METHODS: [&str; 3] = ["floor", "floor-manager", "manager"];
 
@@ -51,7 +51,9 @@ fn floor_manager(n: usize) -> Result<()> {
     check_sum(std::hint::black_box(&array).sum(), n)
 }
 
-/// The server hosts the ones; a new child gets a proxy and sums through it.
+/// The server hosts the ones; a new child gets a proxy and sums through it. Both
+/// start at once (`with_server_and`): the child starts up while the server does,
+/// and its request waits in the server's channel until the server serves.
 ///
 /// Besides the protocol's figures, a run started by hand (`examples-manager
 /// bench-run manager`) prints when each step ended and each process's peak memory:
@@ -60,11 +62,11 @@ fn floor_manager(n: usize) -> Result<()> {
 fn manager(n: usize) -> Result<()> {
     let start = Instant::now();
     let after = |step: &str| format!("after {:.3} s: {step}", start.elapsed().as_secs_f64());
-    let (sum, mut steps) = with_server(n, |proxy| {
-        let mut steps = vec![after("the server is up, its ones filled")];
-        let (report, reports) = ipc::channel()?;
-        let child =
-            Process::new(Task::Sum { proxy: proxy.clone(), report }).start_calling_back()?;
+    let (report, reports) = ipc::channel()?;
+    let child_task = |proxy: &Proxy| vec![Task::Sum { proxy: proxy.clone(), report }];
+    let (sum, mut steps) = with_server_and(n, child_task, |proxy, mut children| {
+        let mut steps = vec![after("the server is up, its ones filled; the child started")];
+        let child = children.pop().context("the child was not started")?;
         let summed = reports.recv().context("the child ended without reporting its sum");
         let (sum, child_peak) = child.join_with(summed)?;
         steps.push(after("the child has its sum (computed in the server) and has exited"));

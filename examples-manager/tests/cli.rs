@@ -402,6 +402,23 @@ fn a_bench_run_of_the_manager_sums_in_the_child_and_reports_both_peaks() {
 }
 
 #[test]
+fn a_bench_run_blames_the_process_that_failed_of_the_two_started_at_once() {
+    // The bench starts the server and the child side by side: either may fail
+    // while the other is starting up, and the error names the one that did.
+    let child_fault = [("EXAMPLES_CHILD_FAULT", "exit-before-connect")];
+    assert_one_clean_error(
+        &run(&["bench-run", "manager", "--n", "1000"], &child_fault),
+        1,
+        "error: the child process failed: exit status 3, before it called back",
+    );
+    let server_fault = [("EXAMPLES_SERVER_FAULT", "exit")];
+    let outcome = run(&["bench-run", "manager", "--n", "1000"], &server_fault);
+    assert_eq!(outcome.code, Some(1), "stderr: {}", outcome.stderr);
+    let last = outcome.stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: the server process failed: exit status 3"), "{last}");
+}
+
+#[test]
 fn a_failing_child_fails_the_bench() {
     let outcome =
         run(&["bench", "--n", "1000", "--repeats", "1"], &[("EXAMPLES_CHILD_FAULT", "exit")]);

@@ -11,10 +11,9 @@ pub mod slice;
 use std::time::Duration;
 
 use anyhow::Result;
-use callback::StartCallingBack;
 use examples_manager::{Proxy, ServerGone};
 use ipc_channel::ipc;
-use plumbing::{Process, memory};
+use plumbing::{Child, Process, memory};
 
 use crate::{Scene, Task};
 
@@ -68,16 +67,29 @@ pub fn run(scenes: &[Scene], n: Option<u64>, clients: u64) -> Result<()> {
 /// manager:`. If anything fails, the error says how the server ended (if it did),
 /// and the server is killed and reaped when it is dropped.
 pub fn with_server<T>(len: usize, scene: impl FnOnce(&Proxy) -> Result<T>) -> Result<T> {
+    with_server_and(len, |_| Vec::new(), |proxy, _| scene(proxy))
+}
+
+/// [`with_server`], with children started at the same time as the server, so that
+/// they start up side by side: `tasks` makes their tasks from the proxy, and
+/// `scene` gets them running. (The bench's way; the scenes start theirs later.)
+pub fn with_server_and<T>(
+    len: usize,
+    tasks: impl FnOnce(&Proxy) -> Vec<Task>,
+    scene: impl FnOnce(&Proxy, Vec<Child>) -> Result<T>,
+) -> Result<T> {
     // The request channel: its receiving end goes to the server in its task, and the
     // sending end becomes our proxy. Every client's proxy is a clone of it.
     let (requests, incoming) = ipc::channel()?;
-    let task = Task::Server { len, requests: incoming };
-    let mut server = Process::new(task).start_calling_back()?;
     let proxy = Proxy::new(requests);
+    let mut processes = vec![Process::new(Task::Server { len, requests: incoming })];
+    processes.extend(tasks(&proxy).into_iter().map(Process::new));
+    let mut children = callback::start_all(processes)?;
+    let mut server = children.remove(0);
     // The server answers once it has made the array and serves.
     proxy.shape().map_err(|err| callback::explain(&mut server, err, true))?;
     println!("parent: the server (process {}) hosts ones of shape [{len}]", server.pid());
-    let value = scene(&proxy).map_err(|err| {
+    let value = scene(&proxy, children).map_err(|err| {
         // A child may have failed because the server died: if the server no longer
         // answers, how it ended is the story.
         let gone = err.downcast_ref::<ServerGone>().is_some()
