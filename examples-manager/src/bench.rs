@@ -62,6 +62,8 @@ fn floor_manager(n: usize) -> Result<()> {
 fn manager(n: usize) -> Result<()> {
     let start = Instant::now();
     let after = |step: &str| format!("after {:.3} s: {step}", start.elapsed().as_secs_f64());
+    // The sockets' directory and its watchdog (a fork) while this process is small.
+    callback::prepare()?;
     let (report, reports) = ipc::channel()?;
     let child_task = |proxy: &Proxy| vec![Task::Sum { proxy: proxy.clone(), report }];
     let (sum, mut steps) = with_server_and(n, child_task, |proxy, mut children| {

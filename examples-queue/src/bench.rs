@@ -38,6 +38,8 @@ pub fn run_once(method: &str, n: usize) -> Result<()> {
 }
 
 fn queue(n: usize) -> Result<()> {
+    // The sockets' directory and its watchdog (a fork) while this process is small.
+    callback::prepare()?;
     // The protocol's array is one-dimensional: it travels as a single row.
     let data = Array2::from_shape_vec((1, n), plumbing::arrays::ones(n))?;
     let (queue, get_end) = ipc::channel::<Parcel>()?;
