@@ -11,7 +11,8 @@
 //!
 //! The start is the plumbing's `Process`, with one option:
 //! `Process::new(Task::MakeOnes { n, queue }).start_calling_back()` instead of
-//! `.start()`. Only the programs that use ipc-channel compile this crate.
+//! `.start()`; [`start_all`] starts several side by side. Only the programs that
+//! use ipc-channel compile this crate.
 //!
 //! Three pitfalls are handled here once (the first and the last in accept.rs):
 //!

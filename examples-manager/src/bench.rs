@@ -71,7 +71,7 @@ fn manager(n: usize) -> Result<()> {
         let child = children.pop().context("the child was not started")?;
         let summed = reports.recv().context("the child ended without reporting its sum");
         let (sum, child_peak) = child.join_with(summed)?;
-        steps.push(after("the child has its sum (computed in the server) and has exited"));
+        steps.push(after("the child has its sum, computed in the server, and exited"));
         // The protocol's `peak_child_mb` is the largest of all children: the
         // server's, which holds the array.
         let server_peak = proxy.peak_memory()?;
