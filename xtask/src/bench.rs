@@ -23,7 +23,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 100_000_000, conflicts_with = "sweep")]
     n: u64,
     /// Timed runs per method, after one warm-up (with --sweep: at the largest sizes;
-    /// sizes up to 1,000,000 get at least 9, up to 10,000,000 at least 5)
+    /// sizes up to 1,000,000 get at least 21, up to 10,000,000 at least 5)
     #[arg(long, default_value_t = 3)]
     repeats: u32,
     /// A Python interpreter that has numpy, for the Python column
