@@ -17,8 +17,9 @@
 //!   (`cargo xtask book-code` copies the blocks again; see the crate's docs).
 //!
 //! Each test lists every problem it finds, with file and line, not just the first.
-//! The programs are built once (a nested `cargo build --all-targets`, as `cargo test`
-//! builds them, so nothing is done when it just has) and run straight from there.
+//! The programs are built once (a nested `cargo build --profile test --all-targets`,
+//! as `cargo test` builds them, so nothing is done when it just has) and run
+//! straight from there.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -400,21 +401,20 @@ fn programs() -> &'static [Program] {
     })
 }
 
-/// `cargo build`, in the profile this test was built in, of every target (the tests
-/// too). Then the programs are built as `cargo test` builds them, with the test
-/// suite's fault switches (a dev-dependency's feature): right after `cargo test` that
-/// is nothing to do, and a plain build would replace the programs the tests that
-/// run after this one start, with programs that have no switches.
+/// `cargo build` of every target (the tests too), in the profile `cargo test` builds
+/// the workspace's own crates in: `test` (in target/debug), or the one named by the
+/// directory this test runs from. So the programs are built as `cargo test` builds
+/// them, with the test suite's fault switches (a dev-dependency's feature): right
+/// after `cargo test` that is nothing to do. (A build in the `dev` profile made them
+/// all again, 76 s on a fresh clone, and replaced the programs the later tests start.)
 fn cargo_build() -> Command {
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     let profile_dir = profile_dir();
     cargo.current_dir(root()).arg("build");
     match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => {}
-        Some(profile) => {
-            cargo.args(["--profile", profile]);
-        }
-    }
+        Some("debug") | None => cargo.args(["--profile", "test"]),
+        Some(profile) => cargo.args(["--profile", profile]),
+    };
     cargo
 }
 
