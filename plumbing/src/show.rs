@@ -58,19 +58,6 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
-/// A count with its thousands marked, for counts people read: 12208 as "12,208".
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
 /// A duration in seconds: "0.012 s" under a second, "1.25 s" from one on.
 pub fn seconds(duration: Duration) -> String {
     match duration.as_secs_f64() {

@@ -25,6 +25,8 @@ mod render;
 mod run;
 mod tally;
 
+pub use render::thousands;
+
 use std::ffi::OsString;
 
 /// `--trace`, flattened into each program's command line.

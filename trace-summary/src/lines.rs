@@ -5,8 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use plumbing::show::{size, thousands};
+use plumbing::show::size;
 
+use crate::render::thousands;
 use crate::tally::{Flow, Scene, Tally, Trace};
 
 /// Lines per process, its count of what was left out included.

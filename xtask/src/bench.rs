@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-pub use plumbing::show::thousands;
+pub use trace_summary::thousands;
 
 use crate::{command_output, target_directory, workspace_root};
 
