@@ -45,7 +45,7 @@ pub(crate) fn accept<T: Task>(
     loop {
         match accepted.recv_timeout(Duration::from_millis(10)) {
             Ok(Ok(result)) => {
-                // The acceptor's work is done; it ends by itself (not waited for).
+                // The acceptor only closes the connection now; it ends by itself.
                 drop(acceptor);
                 let tasks = result
                     .with_context(|| format!("{label} did not call back properly"))

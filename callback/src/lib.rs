@@ -81,12 +81,14 @@ pub fn start_all<T: Task>(processes: Vec<Process<T>>) -> Result<Vec<Child>> {
         let task = process.into_task();
         let (server, socket) = IpcOneShotServer::<IpcSender<T>>::new()
             .context("cannot open a socket for a child to call back on")?;
-        let call_back = CallBack { role: task.role(), socket, label: task.label() };
-        let child = Process::new(call_back.clone()).start()?;
-        calling.push((child, server, call_back, task));
+        let label = task.label();
+        let call_back =
+            CallBack { role: task.role(), socket: socket.clone(), label: label.clone() };
+        let child = Process::new(call_back).start()?;
+        calling.push((child, server, socket, label, task));
     }
     let mut started = Vec::new();
-    for (mut child, server, CallBack { socket, label, .. }, task) in calling {
+    for (mut child, server, socket, label, task) in calling {
         let tasks = accept(&mut child, server, &socket, &label)?;
         tasks.send(task).map_err(|err| {
             let err = anyhow::Error::new(err).context(format!("{label} went away before its task"));
@@ -98,7 +100,6 @@ pub fn start_all<T: Task>(processes: Vec<Process<T>>) -> Result<Vec<Child>> {
 }
 
 /// The command line of a child that calls back: its role and the socket.
-#[derive(Clone)]
 struct CallBack {
     role: String,
     socket: String,

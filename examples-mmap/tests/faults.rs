@@ -103,8 +103,7 @@ fn two_runs_at_once_do_not_interfere() {
 /// directory (0700) that holds the default file.
 #[test]
 fn a_file_created_at_path_is_the_users_alone() {
-    let dir =
-        std::env::temp_dir().join(format!("examples-mmap-faults-{}-perm", std::process::id()));
+    let dir = test_dir("perm");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("kept.f32");
     let outcome =
@@ -274,8 +273,7 @@ fn a_parent_killed_in_an_odd_tmpdir_leaves_nothing() {
 /// path can be used again; a file the first run created and did not finish is gone.
 #[test]
 fn a_second_run_on_the_same_path_is_refused() {
-    let dir =
-        std::env::temp_dir().join(format!("examples-mmap-faults-{}-lock", std::process::id()));
+    let dir = test_dir("lock");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("shared.f32");
     let path = path.to_str().unwrap();
@@ -302,8 +300,7 @@ fn a_second_run_on_the_same_path_is_refused() {
 #[test]
 fn a_path_that_is_no_regular_file_is_refused_at_once() {
     use std::os::unix::fs::symlink;
-    let dir =
-        std::env::temp_dir().join(format!("examples-mmap-faults-{}-kinds", std::process::id()));
+    let dir = test_dir("kinds");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     nix::unistd::mkfifo(&dir.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -362,7 +359,7 @@ fn a_child_programs_own_children_end_with_the_run() {
 /// never into the current directory; it is removed at the end.
 #[test]
 fn an_empty_tmpdir_means_tmp() {
-    let cwd = std::env::temp_dir().join(format!("examples-mmap-faults-{}-cwd", std::process::id()));
+    let cwd = test_dir("cwd");
     std::fs::create_dir_all(&cwd).unwrap();
     let launch = Launch::new(BIN, "examples-mmap-faults", &["one-child", "--n", "10"]);
     let cwd_for_run = cwd.clone();
@@ -414,4 +411,9 @@ fn a_file_too_large_for_the_disk_names_tmpdir() {
 fn a_limit_on_processes_is_one_clear_error() {
     let args = ["many-children", "--n", "1000", "--children", "50"];
     test_support::check_process_limit(Launch::new(BIN, "examples-mmap-faults", &args));
+}
+
+/// A directory of this test run's own in TMPDIR: examples-mmap-faults-PID-TAG.
+fn test_dir(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("examples-mmap-faults-{}-{tag}", std::process::id()))
 }

@@ -9,7 +9,7 @@
 //! child. `floor` creates the same array with no child at
 //! all: the part of every figure that is not sharing.
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use bench_protocol as bench;
 use callback::StartCallingBack;
 use ipc_channel::ipc::{self, IpcReceiver};
@@ -38,7 +38,9 @@ pub fn run_once(method: &str, n: usize) -> Result<()> {
 }
 
 fn queue(n: usize) -> Result<()> {
-    // The sockets' directory and its watchdog (a fork) while this process is small.
+    // The sockets' directory and its watchdog (a fork) while this process is small,
+    // and before the feeder thread: `prepare` sets TMPDIR, which no thread may read
+    // meanwhile.
     callback::prepare()?;
     // The protocol's array is one-dimensional: it travels as a single row.
     let data = Array2::from_shape_vec((1, n), plumbing::arrays::ones(n))?;
@@ -48,7 +50,10 @@ fn queue(n: usize) -> Result<()> {
     // into the queue's windows while the child starts, and the put returns once
     // the child has taken all but the last two pieces. If the child dies, the put
     // fails (nobody is reading) instead of waiting forever.
-    let feeder = std::thread::spawn(move || put(&queue, 0, &data));
+    let feeder = std::thread::Builder::new()
+        .name("feeder".into())
+        .spawn(move || put(&queue, 0, &data))
+        .context("cannot start the feeder thread")?;
     // The get end goes to the child.
     let child = Process::new(Task::Bench { n, queue: get_end }).start_calling_back()?;
     let put = feeder.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the feeder thread panicked")));

@@ -185,7 +185,7 @@ pub fn join_all<T>(mut children: Vec<Child>, outcome: Result<T>) -> Result<(T, V
 /// registry lock is held across the fork and never used in the child; glibc resets
 /// the allocator's locks, so the child may allocate and print; it leaves with
 /// `exit`, so nothing of the parent's is dropped twice. The caller promises that no
-/// thread it started itself runs (the lesson programs start none).
+/// thread it started itself runs (argument and shm, the programs that fork, start none).
 pub unsafe fn fork(task: impl FnOnce() -> Result<()>) -> Result<Child> {
     on_the_main_thread()?;
     cleanup::install()?;

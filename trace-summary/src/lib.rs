@@ -66,6 +66,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(100_000_000), "100,000,000");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(999), "999");
+    }
+
+    #[test]
     fn only_the_flag_is_taken_out() {
         let args = ["one-child", "--trace", "--n", "5", "--", "--trace"].map(OsString::from);
         let kept = without_trace(args.into_iter());

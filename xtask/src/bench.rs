@@ -675,13 +675,6 @@ mod tests {
     }
 
     #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(100_000_000), "100,000,000");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(999), "999");
-    }
-
-    #[test]
     fn ticks_and_durations_read_short() {
         assert_eq!(tick(0.0001), "0.0001");
         assert_eq!(tick(10.0), "10");

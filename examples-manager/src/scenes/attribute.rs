@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
 use examples_manager::Proxy;
+use plumbing::show::verdict;
 
 use crate::scenes::with_server;
-use plumbing::show::verdict;
 
 /// The parent: the shape, the sum, and the price of one round trip.
 pub fn parent(len: usize) -> Result<()> {

@@ -3,9 +3,9 @@
 //! copy of just those values.
 
 use anyhow::{Result, ensure};
+use plumbing::show::verdict;
 
 use crate::scenes::with_server;
-use plumbing::show::verdict;
 
 /// The parent: the first values, and the server's word on all the others.
 pub fn parent(len: usize) -> Result<()> {
