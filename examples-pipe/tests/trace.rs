@@ -121,6 +121,31 @@ fn an_interrupted_or_killed_traced_run_leaves_nothing() {
     }
 }
 
+/// strace that stops letting the program go (here: stopped with SIGSTOP) does not
+/// hold the run forever: a process held in one tracing stop for 3 s gets strace
+/// killed, the program ends untraced, and the run says the trace is incomplete.
+#[test]
+fn a_traced_run_whose_strace_stops_ends_and_says_so() {
+    if !strace_works("a_traced_run_whose_strace_stops_ends_and_says_so") {
+        return;
+    }
+    let args = ["pipe", "--n", "100", "--pause", "--trace"];
+    let mut run = Launch::new(BIN, "examples-pipe-trace", &args).stdin_piped().start();
+    run.wait_for_line("pause: press Enter");
+    let is_strace = |pid: &i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|name| name.trim() == "strace")
+    };
+    let strace = run.children(2).into_iter().find(is_strace).expect("strace runs");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(strace), Signal::SIGSTOP).unwrap();
+    run.type_line(""); // the program goes on, into a stop strace never ends
+    let outcome = run.finish();
+    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
+    let errors = error_lines(&outcome.stderr);
+    let expected = "error: strace stopped serving the program: killed it; the trace is incomplete";
+    assert_eq!(errors, [expected], "{}", outcome.stderr);
+}
+
 /// `--trace | head`: the run ends quietly, as without `--trace`.
 #[test]
 fn a_traced_run_whose_output_is_closed_ends_quietly() {

@@ -157,6 +157,9 @@ fn run(strace: &Path, exe: &Path, args: Vec<OsString>) -> anyhow::Result<i32> {
     Ok(match (status, closed, got.load(Ordering::SeqCst)) {
         (_, true, _) => CLOSED_OUTPUT,
         (_, _, signal) if signal != 0 => 128 + signal,
+        _ if crate::reap::STRACE_KILLED.load(Ordering::SeqCst) => {
+            say("strace stopped serving the program: killed it; the trace is incomplete", 1)
+        }
         (Some(status), _, _) if !logged => {
             let how = match status {
                 WaitStatus::Exited(_, code) => format!("exit status {code}"),
